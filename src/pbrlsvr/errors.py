@@ -31,7 +31,3 @@ class MissingDependencyError(PbrlsvrError, ImportError):
 
 class ModelLoadError(PbrlsvrError, OSError):
     """A model id, folder or file cannot be loaded (missing, corrupt, wrong checksum)."""
-
-
-class NotBuiltError(PbrlsvrError):
-    """A command of the flow that this version does not implement yet."""

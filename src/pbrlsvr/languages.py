@@ -108,9 +108,24 @@ for _lang in LANGUAGES.values():
         _ALIASES[_alias.lower()] = _lang.code
 _ALIASES.update(
     {
-        "zh-cn": "zh", "zh_cn": "zh", "zh-hans": "zh", "zho_hant": "zh", "zh-tw": "zh", "cmn": "zh",
-        "swh": "sw", "arb": "ar", "pes": "fa", "npi": "ne", "zsm": "ms", "jpn": "ja", "kor_hang": "ko",
-        "pt-br": "pt", "pt_br": "pt", "en-us": "en", "en_us": "en", "en-gb": "en",
+        "zh-cn": "zh",
+        "zh_cn": "zh",
+        "zh-hans": "zh",
+        "zho_hant": "zh",
+        "zh-tw": "zh",
+        "cmn": "zh",
+        "swh": "sw",
+        "arb": "ar",
+        "pes": "fa",
+        "npi": "ne",
+        "zsm": "ms",
+        "jpn": "ja",
+        "kor_hang": "ko",
+        "pt-br": "pt",
+        "pt_br": "pt",
+        "en-us": "en",
+        "en_us": "en",
+        "en-gb": "en",
     }
 )
 
