@@ -28,7 +28,9 @@ def test_commands_not_built_refuse_plainly(command: str) -> None:
 
 def test_data_command_summarises_and_writes(tmp_path: Path) -> None:
     out = tmp_path / "p.jsonl"
-    result = runner.invoke(app, ["data", "--data", "mgsm", "--langs", "sw,bn", "--limit", "4", "-o", str(out)])
+    result = runner.invoke(
+        app, ["data", "--data", "mgsm", "--langs", "sw,bn", "--limit", "4", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "8 problems" in result.output
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]

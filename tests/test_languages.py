@@ -15,7 +15,7 @@ POLYMATH |= {"th", "vi"}
 
 
 def test_table_covers_the_benchmarks() -> None:
-    assert MGSM | MMLU_PROX | POLYMATH <= set(LANGUAGES)
+    assert set(LANGUAGES) >= MGSM | MMLU_PROX | POLYMATH
     assert set(MGSM_LANGS) == MGSM
     assert set(MSVAMP_LANGS) == MGSM - {"te"}
 
