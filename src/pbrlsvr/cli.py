@@ -67,6 +67,11 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def with_flags(overrides: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """``--set`` overrides plus the flags that were given (flags win; unset flags change nothing)."""
+    return {**overrides, **{k: v for k, v in flags.items() if v is not None}}
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"pbrlsvr {__version__}")
@@ -132,8 +137,10 @@ def data_command(
     """Load problems from any data spec and summarise them per language (a dry run of the loaders)."""
     from pbrlsvr.data import load_problems, problems_to_jsonl
 
-    overrides: dict[str, Any] = parse_set_options(set_ or [])
-    overrides.update({"data.source": source, "data.langs": langs, "data.limit": limit, "output": output})
+    overrides = with_flags(
+        parse_set_options(set_ or []),
+        {"data.source": source, "data.langs": langs, "data.limit": limit, "output": output},
+    )
     cfg = load_config(DataCommandConfig, config, overrides)
     problems = load_problems(cfg.data)
     per_lang = Counter(p.lang for p in problems)
@@ -165,17 +172,18 @@ def models_list() -> None:
     from pbrlsvr.models import list_offline_models
 
     table = Table(title="offline models")
-    for col in ("alias", "installed", "prepared", "description", "install"):
+    table.add_column("alias", no_wrap=True)
+    for col in ("installed", "prepared", "description"):
         table.add_column(col)
-    for info in list_offline_models():
+    infos = list_offline_models()
+    for info in infos:
         table.add_row(
-            info.alias,
-            "yes" if info.installed else "no",
-            "yes" if info.prepared else "no",
-            info.description,
-            info.pip_command,
+            info.alias, "yes" if info.installed else "no", "yes" if info.prepared else "no", info.description
         )
     console.print(table)
+    for info in infos:
+        if not info.installed:
+            console.print(f"install {info.alias}: {info.pip_command}", soft_wrap=True)
 
 
 @models_app.command("prepare")

@@ -29,7 +29,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
-def _langs_validator(value: Any) -> list[str] | None:
+def validate_langs(value: Any) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str | list | tuple):
@@ -67,7 +67,7 @@ class DataConfig(StrictModel):
         True, description="MGSM: attach the English GSM8K worked solution to each problem"
     )
 
-    _check_langs = field_validator("langs", mode="before")(_langs_validator)
+    _check_langs = field_validator("langs", mode="before")(validate_langs)
 
     @field_validator("lang", mode="before")
     @classmethod

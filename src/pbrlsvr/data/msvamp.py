@@ -1,0 +1,122 @@
+"""MSVAMP: 1,000 SVAMP arithmetic word problems in 10 languages (no Telugu).
+
+``msvamp_<lang>.jsonl``, one object per line: ``m_query`` (the problem in that language),
+``query`` (the English problem, lower-cased and tokenised; absent in the English file),
+``response`` (the gold number, ``"8.0"``) and ``equation``. Line i of every file is the same
+problem, so ids ``msvamp-0000`` … ``msvamp-0999`` are parallel across languages. ``question_en``
+is line i of ``msvamp_en.jsonl`` (else the row's own ``query``); gold is canonical (``"8"``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pbrlsvr.data.problem import Problem
+from pbrlsvr.data.readers import (
+    Line,
+    canonical_number,
+    iter_jsonl,
+    lang_files,
+    lang_from_name,
+    normalize_ws,
+    select_langs,
+)
+from pbrlsvr.data.report import Issues, OnError
+from pbrlsvr.data.resources import msvamp_dir
+from pbrlsvr.errors import DataError
+
+_Row = tuple[Line, str, str, dict[str, Any]]  # line, question, gold, record
+
+
+def _read(file: Path, issues: Issues) -> list[_Row]:
+    rows: list[_Row] = []
+    for line, rec in iter_jsonl(file, issues):
+        missing = [k for k in ("m_query", "response") if k not in rec]
+        if missing:
+            issues.add(file, line.number, f"missing column(s) {missing}; row has: {', '.join(rec)}")
+            continue
+        question = rec["m_query"]
+        if not isinstance(question, str) or not question.strip():
+            issues.add(file, line.number, "empty question (m_query)")
+            continue
+        gold = canonical_number(rec["response"])
+        if gold is None:
+            issues.add(file, line.number, f"response {rec['response']!r} is not a number")
+            continue
+        rows.append((line, question, gold, rec))
+    issues.check_file_not_empty(file, len(rows))
+    return rows
+
+
+def load_msvamp(
+    path: str | Path | None = None,
+    *,
+    langs: list[str] | None = None,
+    on_error: OnError = "raise",
+    issues: Issues | None = None,
+    source: str | None = None,
+) -> list[Problem]:
+    """MSVAMP files (a folder, one ``msvamp_<lang>.jsonl``, or None for the packaged copy) → problems."""
+    own = issues is None
+    issues = issues or Issues(on_error)
+    if path is None:
+        folder, source = msvamp_dir(), source or "msvamp"
+        files = select_langs(lang_files(folder, "msvamp_", ".jsonl", issues), langs, "msvamp")
+    else:
+        target = Path(path).expanduser()
+        source = source or str(target)
+        if target.is_file():
+            lang = lang_from_name(target, "msvamp_", ".jsonl")
+            if lang is None:
+                raise DataError(
+                    f"{target}: expected a file named msvamp_<lang>.jsonl with a known language code"
+                )
+            folder, files = target.parent, select_langs({lang: target}, langs, str(target))
+        elif target.is_dir():
+            folder = target
+            found = lang_files(folder, "msvamp_", ".jsonl", issues)
+            if not found:
+                raise DataError(f"no msvamp_<lang>.jsonl files in {folder}")
+            files = select_langs(found, langs, str(folder))
+        else:
+            raise DataError(f"MSVAMP data not found: {target}")
+
+    en_file = files.get("en") or folder / "msvamp_en.jsonl"
+    en_rows = _read(en_file, issues) if en_file.is_file() else None
+    english = {line.index: (line, q, gold) for line, q, gold, _ in en_rows} if en_rows is not None else None
+
+    problems: list[Problem] = []
+    for lang, file in files.items():
+        rows = en_rows if lang == "en" and en_rows is not None else _read(file, issues)
+        for line, question, gold, rec in rows:
+            en = english.get(line.index) if english is not None else None
+            query = rec.get("query") if isinstance(rec.get("query"), str) else None
+            if en is not None and lang != "en":
+                en_line, en_question, en_gold = en
+                if en_gold != gold or (
+                    query is not None and normalize_ws(query) != normalize_ws(en_question)
+                ):
+                    what = "gold" if en_gold != gold else "English query"
+                    issues.add(
+                        file,
+                        line.number,
+                        f"{what} differs from {en_file.name}:{en_line.number} "
+                        "(are the language files in the same line order?)",
+                    )
+                    continue
+            question_en = en[1] if en is not None else (question if lang == "en" else query)
+            problems.append(
+                Problem(
+                    id=f"msvamp-{line.index:04d}",
+                    lang=lang,
+                    question=question,
+                    question_en=question_en,
+                    gold=gold,
+                    source=source,
+                    meta={"line": line.number, "equation": rec.get("equation")},
+                )
+            )
+    if own:
+        issues.warn_summary(source)
+    return problems

@@ -1,0 +1,228 @@
+"""Low-level reading shared by the loaders: lines, JSONL records, numbers, language files, ids.
+
+Text files are read as bytes and split on ``\\n`` only, then each line is decoded on its own, so
+a line with invalid UTF-8 is reported with its own line number instead of failing the whole file,
+and Unicode line separators inside a JSON string (GSM8K has ``\\u2028``) never split a record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from pbrlsvr.data.report import Issues
+from pbrlsvr.errors import DataError, UnknownLanguageError
+from pbrlsvr.languages import normalize_lang
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One non-blank line: its 1-based ``number``, its 0-based ``index`` among non-blank lines."""
+
+    number: int
+    index: int
+    text: str
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; a missing or unreadable file is a :class:`DataError` naming it."""
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if not path.is_file():
+        raise DataError(f"not a file: {path}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+
+
+def iter_lines(path: Path, issues: Issues) -> Iterator[Line]:
+    """Non-blank lines of a UTF-8 text file.
+
+    ``index`` counts every non-blank line, the undecodable ones too, so a skipped line never
+    shifts the ids of the lines after it (ids of parallel files stay aligned).
+    """
+    data = read_bytes(path)
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    index = 0
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            issues.add(
+                path,
+                number,
+                f"invalid UTF-8 (byte {raw[exc.start : exc.start + 1]!r} at column {exc.start + 1})",
+            )
+            index += 1
+            continue
+        yield Line(number, index, text)
+        index += 1
+
+
+def iter_jsonl(path: Path, issues: Issues) -> Iterator[tuple[Line, dict[str, Any]]]:
+    """JSON objects, one per non-blank line; bad JSON and non-objects are reported."""
+    for line in iter_lines(path, issues):
+        try:
+            record = json.loads(line.text)
+        except json.JSONDecodeError as exc:
+            issues.add(path, line.number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        if not isinstance(record, dict):
+            issues.add(path, line.number, f"expected a JSON object, got {type(record).__name__}")
+            continue
+        yield line, record
+
+
+def peek_jsonl_keys(path: Path) -> set[str] | None:
+    """Keys of the first decodable JSON object in the file (for format detection), else None."""
+    try:
+        with path.open("rb") as fh:
+            for _ in range(20):
+                raw = fh.readline()
+                if not raw:
+                    return None
+                try:
+                    record = json.loads(raw.decode("utf-8-sig"))
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    continue
+                return set(record) if isinstance(record, dict) else None
+    except OSError:
+        return None
+    return None
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
+_PLAIN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def canonical_number(value: Any) -> str | None:
+    """The canonical string of a number, or ``None`` when ``value`` is not one.
+
+    Thousands separators go (``"2,125"`` → ``"2125"``), integral values lose their decimals
+    (``"8.0"`` → ``"8"``, ``70000`` → ``"70000"``), others are written plainly
+    (``"0.50"`` → ``"0.5"``, ``"1e-3"`` → ``"0.001"``). A comma that is not a thousands
+    separator (``"1,5"``) is not guessed at: the value is not a number.
+
+    >>> canonical_number("2,125"), canonical_number("8.0"), canonical_number(" -3 "), canonical_number("B")
+    ('2125', '8', '-3', None)
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    text = repr(value) if isinstance(value, float) else str(value)
+    text = text.strip()
+    if _THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")
+    elif not _PLAIN.fullmatch(text):
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number.normalize(), "f")
+
+
+# --- ids and text ------------------------------------------------------------------------------
+
+
+def normalize_ws(text: str) -> str:
+    """Collapse every run of whitespace (Unicode line separators included) to one space."""
+    return " ".join(text.split())
+
+
+def stable_hash(text: str, n: int = 12) -> str:
+    """A short hex digest of ``text`` with whitespace normalised: stable across runs and machines."""
+    return hashlib.sha1(normalize_ws(text).encode("utf-8")).hexdigest()[:n]
+
+
+class DuplicateGuard:
+    """Reports a second row with the same ``(id, lang)``: the unique key of a problem."""
+
+    def __init__(self, issues: Issues) -> None:
+        self._issues = issues
+        self._seen: dict[tuple[str, str], str] = {}
+
+    def ok(self, pid: str, lang: str, file: str | Path, line: int, *, unit: str = "line") -> bool:
+        where = f"{file}:{line}" if unit == "line" else f"{file} {unit} {line}"
+        first = self._seen.get((pid, lang))
+        if first is not None:
+            self._issues.add(
+                file, line, f"duplicate id {pid!r} for language {lang!r} (first at {first})", unit=unit
+            )
+            return False
+        self._seen[(pid, lang)] = where
+        return True
+
+
+# --- per-language files ------------------------------------------------------------------------
+
+
+def lang_files(folder: Path, prefix: str, suffix: str, issues: Issues) -> dict[str, Path]:
+    """``<prefix><lang><suffix>`` files in ``folder`` → ``{canonical lang: path}``, sorted by code.
+
+    A file whose language part is not a known code is reported (as a whole-file issue).
+    """
+    if not folder.is_dir():
+        raise DataError(f"data folder not found: {folder}")
+    pattern = re.compile(re.escape(prefix) + r"(?P<lang>[^.]+)" + re.escape(suffix) + r"$")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        m = pattern.fullmatch(path.name)
+        if not m or not path.is_file():
+            continue
+        try:
+            code = normalize_lang(m.group("lang"))
+        except UnknownLanguageError as exc:
+            issues.add(path, None, f"file name has {exc}")
+            continue
+        if code in found:
+            issues.add(path, None, f"a second file for language {code!r} (first: {found[code].name})")
+            continue
+        found[code] = path
+    return dict(sorted(found.items()))
+
+
+def lang_from_name(path: Path, prefix: str, suffix: str) -> str | None:
+    """The language code in ``<prefix><lang><suffix>``, or None when the name does not match."""
+    name = path.name
+    if not (name.startswith(prefix) and name.endswith(suffix)) or len(name) <= len(prefix) + len(suffix):
+        return None
+    part = name[len(prefix) : len(name) - len(suffix)]
+    try:
+        return normalize_lang(part)
+    except UnknownLanguageError:
+        return None
+
+
+def select_langs(available: dict[str, Path], langs: list[str] | None, what: str) -> dict[str, Path]:
+    """Keep the requested languages (in request order); one not available is a DataError."""
+    if langs is None:
+        return available
+    missing = [lang for lang in langs if lang not in available]
+    if missing:
+        raise DataError(
+            f"{what} has no file for language(s) {', '.join(missing)}; "
+            f"available: {', '.join(available) or 'none'}"
+        )
+    return {lang: available[lang] for lang in langs}
