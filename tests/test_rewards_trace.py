@@ -227,3 +227,11 @@ def test_typical_item_is_fast_and_thread_safe(shared_data: Path) -> None:
     assert per_item < 0.003, f"{per_item * 1e3:.2f} ms per item"
     with ThreadPoolExecutor(max_workers=8) as pool:
         assert list(pool.map(lambda p: trace_score(*p), pairs * 3)) == expected * 3
+
+
+def test_unit_word_after_equals_does_not_hide_a_false_equation() -> None:
+    # Swahili writes the currency between '=' and the result: "5 * 3 = dola 15".
+    from pbrlsvr.rewards.trace import check_equations
+
+    assert [e.ok for e in check_equations("kugharimu 5 * 3 = dola 15.", "sw")] == [True]
+    assert [e.ok for e in check_equations("kugharimu 6 * 3 = dola 15.", "sw")] == [False]

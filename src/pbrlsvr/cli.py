@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pbrlsvr import __version__
-from pbrlsvr.config import DataCommandConfig, load_config, parse_set_options
+from pbrlsvr.config import DataCommandConfig, ScoreCommandConfig, dump_config, load_config, parse_set_options
 from pbrlsvr.errors import PbrlsvrError
 
 app = typer.Typer(
@@ -93,7 +93,6 @@ _PENDING: dict[str, tuple[str, str]] = {
     "pivot": ("Generate English pivot references for a dataset into a resumable store.", "issue 4"),
     "train": ("Train a policy with GRPO (TRL) on the PB-RLSVR reward.", "issue 5"),
     "eval": ("Evaluate per language: accuracy, language consistency, LC&Acc, report.", "issue 6"),
-    "score": ("Score responses against pivot references (JSONL in, JSONL out).", "issue 3"),
     "serve": ("Serve the reward over HTTP with micro-batching (TRL, verl, OpenRLHF).", "issue 7"),
     "demo": ("Run the whole flow end to end on the packaged offline models.", "issue 5"),
 }
@@ -160,6 +159,63 @@ def data_command(
     if cfg.output is not None:
         problems_to_jsonl(problems, cfg.output)
         console.print(f"wrote {len(problems)} problems to {cfg.output}")
+
+
+# --- score -----------------------------------------------------------------------------------
+
+
+@app.command("score")
+@user_errors
+def score_command(
+    input: Annotated[
+        Path | None, typer.Option("--input", "-i", help="JSONL: response, lang, reference, ...")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="JSONL with reward and components.")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Items scored together.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Score responses against pivot references (JSONL in, JSONL out), every component reported.
+
+    The YAML may hold the reward under `reward:` (weights, gates, encoder, translator). A bad line
+    is reported with its number and written as {"line", "error"}; the rest is still scored. Exit
+    code 1 when any line failed.
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
+    from pbrlsvr.rewards.reward import Reward
+    from pbrlsvr.rewards.score_file import score_jsonl
+
+    overrides = with_flags(
+        parse_set_options(set_ or []), {"input": input, "output": output, "batch_size": batch_size}
+    )
+    cfg = load_config(ScoreCommandConfig, config, overrides)
+    if cfg.input is None or cfg.output is None:
+        _fail("score needs --input and --output (or input/output in the config)")
+    if not cfg.input.is_file():
+        _fail(f"input file not found: {cfg.input}")
+    with console.status("loading the reward (encoder, language ID)..."):
+        reward = Reward(cfg.reward)
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress("[progress.description]{task.description}", *columns, console=err_console) as progress:
+        task = progress.add_task("scoring", total=cfg.input.stat().st_size)
+        report = score_jsonl(
+            reward,
+            cfg.input,
+            cfg.output,
+            batch_size=cfg.batch_size,
+            on_progress=lambda done, total: progress.update(task, completed=done),
+        )
+    cfg.output.with_name(cfg.output.name + ".config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+    for number, reason in report.errors[:50]:
+        err_console.print(f"[red]line {number}:[/] {reason}", highlight=False)
+    if len(report.errors) > 50:
+        err_console.print(f"... and {len(report.errors) - 50} more failed lines", highlight=False)
+    console.print(f"scored {report.scored} of {report.lines} lines into {cfg.output}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 # --- models ----------------------------------------------------------------------------------

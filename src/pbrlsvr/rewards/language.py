@@ -22,7 +22,9 @@ from pbrlsvr.languages import LANGUAGES, MGSM_LANGS, get_language, normalize_lan
 _STRIP_PATTERNS = [
     re.compile(r"```.*?(```|$)", re.DOTALL),  # fenced code
     re.compile(r"`[^`\n]*`"),  # inline code
-    re.compile(r"\$\$.*?\$\$|\\\[.*?\\\]|\\\(.*?\\\)|\$[^$\n]*\$", re.DOTALL),  # LaTeX math
+    # LaTeX math. Inline $...$ only when it hugs its content ($x+1$), so currency ("$3 each ...
+    # costs $23") is not mistaken for math and swallowed with the words between.
+    re.compile(r"\$\$.*?\$\$|\\\[.*?\\\]|\\\(.*?\\\)|\$(?=\S)[^$\n]*?(?<=\S)\$(?!\d)", re.DOTALL),
     re.compile(r"\\[a-zA-Z]+(\{[^{}]*\})*"),  # LaTeX commands left outside math (\boxed{18})
     re.compile(r"https?://\S+"),  # URLs
     re.compile(r"<<[^<>]*>>"),  # GSM8K calculator annotations
@@ -56,6 +58,29 @@ def _strip_markup(text: str) -> str:
 
 def _letters(text: str) -> int:
     return len(_LETTER.findall(text))
+
+
+def _is_latin_word(word: str) -> bool | None:
+    """Whether a word's first letter is Latin (None for a word without letters)."""
+    for ch in word:
+        if ch.isalpha():
+            return ch < "\u0250"  # Basic Latin through Latin Extended-B
+    return None
+
+
+def _script_runs(sentence: str) -> list[str]:
+    """Consecutive words grouped by script class, Latin or not; letterless words join the run."""
+    runs: list[list[str]] = []
+    current: bool | None = None
+    for word in sentence.split():
+        latin = _is_latin_word(word)
+        if runs and (latin is None or latin == current or current is None):
+            runs[-1].append(word)
+            current = latin if current is None else current
+        else:
+            runs.append([word])
+            current = latin
+    return [" ".join(r) for r in runs]
 
 
 @lru_cache(maxsize=32)
@@ -119,8 +144,15 @@ class LanguageConsistency:
 
     @staticmethod
     def _sentences(text: str) -> list[str]:
-        sentences = (_NUMBERS.sub(" ", s) for s in _SENTENCE_END.split(_strip_markup(text)))
-        return [s for s in sentences if _letters(s) > 0]
+        """Chunks to identify: sentences, further split where the script changes (Latin vs not).
+
+        The script split catches English inside Thai, Japanese or Russian text even where no
+        sentence punctuation separates them (Thai writes none).
+        """
+        chunks: list[str] = []
+        for sentence in _SENTENCE_END.split(_strip_markup(text)):
+            chunks.extend(_script_runs(_NUMBERS.sub(" ", sentence)))
+        return [c for c in chunks if _letters(c) > 0]
 
     def shares(self, response: str) -> dict[str, float]:
         """Letter share per identified language (sums to 1; empty when no letters are left)."""

@@ -356,10 +356,16 @@ def _sides_equal(lhs: list[_Token], lval: Fraction, rhs: list[_Token], rval: Fra
 
 
 def _segments(tokens: list[_Token]) -> list[list[_Token]]:
-    """Maximal runs of expression tokens (numbers, operators, brackets, =), split at anything else."""
+    """Maximal runs of expression tokens (numbers, operators, brackets, =), split at anything else.
+
+    A short word right after ``=`` (a unit or currency before the result: Swahili
+    ``5 * 3 = dola 15``) is skipped rather than ending the run, so that equation is still checked.
+    """
     runs: list[list[_Token]] = []
     cur: list[_Token] = []
     for tok in tokens:
+        if tok[0] == "w" and cur and cur[-1][0] in "=~":
+            continue
         if tok[0] in ("|", "w"):
             if cur:
                 runs.append(cur)
