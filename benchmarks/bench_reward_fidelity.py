@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import defaultdict
 
 from pbrlsvr.config import RewardConfig
 from pbrlsvr.rewards.encoders import build_encoder
@@ -41,7 +40,7 @@ def main() -> int:
     default = Reward(RewardConfig(encoder={"name": args.encoder}), encoder=encoder)
     components = [c for c in default.weights]
 
-    def scorer(reward: Reward):  # noqa: ANN202
+    def scorer(reward: Reward):
         def score(items: list[dict[str, str]]) -> list[dict[str, float]]:
             return [{"reward": r.reward, **r.components} for r in reward.score_batch(items)]
 

@@ -62,7 +62,7 @@ def workload(prompts: int, group: int) -> list[dict[str, str]]:
     return items
 
 
-def naive_reward(encoder, lid: LanguageConsistency, cal: Calibration):  # noqa: ANN001, ANN201
+def naive_reward(encoder, lid: LanguageConsistency, cal: Calibration):
     def score(item: dict[str, str]) -> float:
         ref_vec = encoder.encode([item["reference"]], "query")[0]
         resp_vec = encoder.encode([item["response"]], "query")[0]
