@@ -169,3 +169,10 @@ def test_semantic_ranks_closer_text_higher() -> None:
     assert sem.score_batch([""], [REF]) == [0.0]
     with pytest.raises(ValueError, match="1 responses but 2 references"):
         sem.score_batch(["a"], ["b", "c"])
+
+
+def test_null_required_fields_are_clear_errors() -> None:
+    for key in ("lang", "reference"):
+        item = {"response": SW, "lang": "sw", "reference": REF, key: None}
+        with pytest.raises(ValueError, match=f"'{key}' is null"):
+            RewardItem.from_mapping(item)

@@ -86,6 +86,9 @@ class RewardItem:
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"field {key!r} must be a string, got {type(value).__name__}")
             values[key] = value
+        for key in ("lang", "reference"):
+            if values[key] is None:
+                raise ValueError(f"field {key!r} is null")
         if not values["reference"].strip():
             raise ValueError("field 'reference' is empty")
         values["lang"] = get_language(values["lang"]).code
