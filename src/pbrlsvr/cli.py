@@ -91,7 +91,6 @@ def main(
 
 _PENDING: dict[str, tuple[str, str]] = {
     "pivot": ("Generate English pivot references for a dataset into a resumable store.", "issue 4"),
-    "train": ("Train a policy with GRPO (TRL) on the PB-RLSVR reward.", "issue 5"),
     "eval": ("Evaluate per language: accuracy, language consistency, LC&Acc, report.", "issue 6"),
     "serve": ("Serve the reward over HTTP with micro-batching (TRL, verl, OpenRLHF).", "issue 7"),
     "demo": ("Run the whole flow end to end on the packaged offline models.", "issue 5"),
@@ -216,6 +215,75 @@ def score_command(
     console.print(f"scored {report.scored} of {report.lines} lines into {cfg.output}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+# --- train -----------------------------------------------------------------------------------
+
+
+@app.command("train")
+@user_errors
+def train_command(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Pivot export: JSONL, Parquet or dataset folder.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Offline alias, HF id, folder or .gguf.")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder.")] = None,
+    langs: Annotated[str | None, typer.Option(help="Comma-separated ISO 639-1 codes.")] = None,
+    limit: Annotated[int | None, typer.Option(help="First N rows per language.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="GRPO steps (-1: epochs).")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Reward preset: pbrlsvr, accuracy, semantic-only.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint.")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Train a policy with GRPO (TRL) on the PB-RLSVR reward; every component logged per step."""
+    from pbrlsvr.train.config import TrainConfig
+    from pbrlsvr.train.grpo import train
+
+    overrides = with_flags(
+        parse_set_options(set_ or []),
+        {
+            "data": data,
+            "model.name": model,
+            "output_dir": output,
+            "langs": langs,
+            "limit": limit,
+            "max_steps": max_steps,
+            "reward.preset": preset,
+            "resume": True if resume else None,
+        },
+    )
+    cfg = load_config(TrainConfig, config, overrides)
+    result = train(cfg)
+    console.print(
+        f"[green]trained[/] {result.steps} steps; model in {result.final_dir}; metrics in {result.metrics_path}"
+        + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
+    )
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+@app.command("export-verl")
+@user_errors
+def export_verl_command(
+    data: Annotated[Path, typer.Option("--data", help="Pivot export: JSONL, Parquet or dataset folder.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="verl Parquet file to write.")],
+    data_source: Annotated[str, typer.Option(help="verl data_source field.")] = "pbrlsvr",
+) -> None:
+    """Write a pivot export in verl's Parquet schema (use with pbrlsvr.integrations.verl.compute_score)."""
+    from pbrlsvr.integrations.verl import export_verl
+    from pbrlsvr.train.dataset import build_rows, read_rows
+
+    rows = build_rows(read_rows(data))
+    for row in rows:
+        row["question"] = row["prompt"][0]["content"]
+    n = export_verl(rows, output, data_source)
+    console.print(f"wrote {n} rows to {output}")
 
 
 # --- models ----------------------------------------------------------------------------------

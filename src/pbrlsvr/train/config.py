@@ -1,0 +1,78 @@
+"""`pbrlsvr train` configuration: everything a practitioner sets, in one YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pbrlsvr.config import ModelConfig, RewardConfig, StrictModel, validate_langs
+
+
+class LoraSettings(StrictModel):
+    """LoRA through peft; ``enabled: false`` trains every weight (needs ~4× the memory)."""
+
+    enabled: bool = True
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | str = Field("all-linear", description="peft target_modules")
+
+
+class TrainConfig(StrictModel):
+    """GRPO on TRL's ``GRPOTrainer`` with the PB-RLSVR reward.
+
+    ``data`` is a pivot export (JSONL, Parquet or a ``save_to_disk`` folder) with one row per
+    (problem, language): ``id``, ``lang``, ``question``, ``reference``, ``reference_answer`` and
+    optionally ``gold`` and ``agreement``. Never a test set: the loader refuses MGSM/MSVAMP ids.
+    """
+
+    data: Path | None = Field(None, description="pivot export: the training set")
+    langs: list[str] | None = Field(None, description="languages to train on (default: all in data)")
+    limit: int | None = Field(None, ge=1, description="first N rows per language")
+    min_agreement: float = Field(0.0, ge=0, le=1, description="drop references with lower pivot agreement")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    aggregation: Literal["sum", "normalize_then_sum"] = Field(
+        "sum",
+        description="sum: one combined reward (gates apply); normalize_then_sum: TRL's per-component mode",
+    )
+    output_dir: Path = Field(
+        Path("runs/train"), description="checkpoints, final model, metrics.jsonl, config"
+    )
+    learning_rate: float = Field(1e-5, gt=0, allow_inf_nan=False)
+    beta: float = Field(0.0, ge=0, description="KL coefficient (TRL's default 0: no reference model)")
+    num_generations: int = Field(4, ge=2, description="completions per prompt (the GRPO group)")
+    max_completion_length: int = Field(256, ge=8)
+    per_device_train_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_steps: int = Field(100, description="-1: use num_train_epochs")
+    num_train_epochs: float = Field(1.0, gt=0)
+    temperature: float = Field(1.0, gt=0)
+    seed: int = 42
+    logging_steps: int = Field(1, ge=1)
+    save_steps: int = Field(25, ge=1)
+    save_total_limit: int | None = Field(2, ge=1)
+    report_to: list[str] = Field(default_factory=lambda: ["none"], description="none, tensorboard, wandb")
+    bf16: bool = Field(False, description="bfloat16 training (GPUs)")
+    gradient_checkpointing: bool = False
+    use_vllm: bool = Field(False, description="vLLM generation (GPU; TRL colocate or server mode)")
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    log_completions: bool = False
+    resume: bool = Field(False, description="continue from the last checkpoint in output_dir")
+
+    _check_langs = field_validator("langs", mode="before")(validate_langs)
+
+    @model_validator(mode="after")
+    def _batch_fits_groups(self) -> TrainConfig:
+        total = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if total % self.num_generations:
+            raise ValueError(
+                f"per_device_train_batch_size × gradient_accumulation_steps ({total}) must be a multiple of "
+                f"num_generations ({self.num_generations}): GRPO scores whole groups"
+            )
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"max_steps must be positive or -1, got {self.max_steps}")
+        return self

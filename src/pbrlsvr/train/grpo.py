@@ -1,0 +1,149 @@
+"""GRPO on TRL's stable ``GRPOTrainer`` with the PB-RLSVR reward.
+
+What this adds to a plain TRL script: models by offline alias / GGUF / folder / HF id, LoRA from the
+config, the reward's components logged one by one, metrics per step as JSONL, the resolved config
+beside the outputs, and ``resume`` from the last checkpoint of a killed run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pbrlsvr.config import dump_config
+from pbrlsvr.errors import ConfigError, DataError
+from pbrlsvr.train.config import TrainConfig
+from pbrlsvr.train.dataset import build_rows, read_rows, to_dataset
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    final_dir: Path
+    steps: int
+    metrics_path: Path
+    resumed_from: str | None
+
+
+def _metrics_callback(path: Path) -> Any:
+    from transformers import TrainerCallback
+
+    class MetricsJSONL(TrainerCallback):
+        """Appends every log record (loss, rewards/<component>/mean, kl, ...) as one JSON line."""
+
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+        ) -> None:
+            if not logs or not state.is_world_process_zero:
+                return
+            record = {
+                "step": state.global_step,
+                **{k: v for k, v in logs.items() if isinstance(v, int | float)},
+            }
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    return MetricsJSONL()
+
+
+def grpo_args(cfg: TrainConfig, reward_weights: list[float]) -> Any:
+    """TRL ``GRPOConfig`` from our config (every field we set is written here, nowhere else)."""
+    from trl import GRPOConfig
+
+    return GRPOConfig(
+        output_dir=str(cfg.output_dir),
+        learning_rate=cfg.learning_rate,
+        beta=cfg.beta,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        max_steps=cfg.max_steps,
+        num_train_epochs=cfg.num_train_epochs,
+        temperature=cfg.temperature,
+        seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        report_to=cfg.report_to,
+        bf16=cfg.bf16,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        use_vllm=cfg.use_vllm,
+        vllm_mode=cfg.vllm_mode,
+        log_completions=cfg.log_completions,
+        reward_weights=reward_weights,
+        multi_objective_aggregation="normalize_then_sum"
+        if cfg.aggregation == "normalize_then_sum"
+        else "sum_then_normalize",
+        use_cpu=cfg.model.device == "cpu",
+    )
+
+
+def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward: Any = None) -> TrainResult:
+    """Run GRPO. ``model``/``tokenizer``/``reward`` may be passed in (tests, notebooks); otherwise
+    they are built from ``cfg``. Returns where everything was written."""
+    from peft import LoraConfig
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import GRPOTrainer
+
+    from pbrlsvr.integrations.trl import make_reward_funcs
+    from pbrlsvr.rewards.reward import Reward
+
+    if cfg.data is None:
+        raise ConfigError(
+            "train needs data: a pivot export (JSONL/Parquet/dataset folder) — see `pbrlsvr pivot`"
+        )
+    rows = build_rows(read_rows(cfg.data), langs=cfg.langs, limit=cfg.limit, min_agreement=cfg.min_agreement)
+    reward_langs = sorted({r["lang"] for r in rows})
+    if reward is None:
+        rcfg = cfg.reward if cfg.reward.langs else cfg.reward.model_copy(update={"langs": reward_langs})
+        reward = Reward(rcfg)
+    funcs, weights = make_reward_funcs(reward, cfg.aggregation)
+
+    out = cfg.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    resumed_from = get_last_checkpoint(str(out)) if cfg.resume and out.is_dir() else None
+    if cfg.resume and resumed_from is None:
+        logger.warning("resume requested but %s holds no checkpoint: starting from scratch", out)
+    if not cfg.resume and get_last_checkpoint(str(out)) is not None:
+        raise DataError(
+            f"{out} already holds checkpoints: pass --resume to continue, or choose another output_dir"
+        )
+    (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+    metrics = out / "metrics.jsonl"
+    if resumed_from is None and metrics.exists():
+        metrics.unlink()
+
+    if model is None:
+        from pbrlsvr.models import load_model
+
+        model, tokenizer = load_model(cfg.model)
+    peft_config = None
+    if cfg.lora.enabled:
+        peft_config = LoraConfig(
+            r=cfg.lora.r,
+            lora_alpha=cfg.lora.alpha,
+            lora_dropout=cfg.lora.dropout,
+            target_modules=cfg.lora.target_modules,
+            task_type="CAUSAL_LM",
+        )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=grpo_args(cfg, weights),
+        train_dataset=to_dataset(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[_metrics_callback(metrics)],
+    )
+    trainer.train(resume_from_checkpoint=resumed_from)
+    final = out / "final"
+    trainer.save_model(str(final))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(final))
+    return TrainResult(out, final, trainer.state.global_step, metrics, resumed_from)

@@ -1,0 +1,171 @@
+"""GRPO wiring on TRL with a tiny random model: components logged, checkpoints, resume, data guards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pbrlsvr.config import RewardConfig, load_config
+from pbrlsvr.errors import ConfigError, DataError
+from pbrlsvr.rewards.reward import Reward
+from pbrlsvr.train.config import TrainConfig
+from pbrlsvr.train.dataset import build_rows, read_rows
+from tests.hash_encoder import HashEncoder
+from tests.test_rewards_reward import REF
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<s>{{ m['role'] }} {{ m['content'] }}</s>{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant {% endif %}"
+)
+
+
+def tiny_causal_lm() -> tuple[object, object]:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tests.tiny_models import word_tokenizer
+
+    torch.manual_seed(0)
+    tok = word_tokenizer()
+    tok.chat_template = CHAT_TEMPLATE
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    return LlamaForCausalLM(cfg), tok
+
+
+def _data(tmp_path: Path, n: int = 4, prefix: str = "msvamp") -> Path:
+    path = tmp_path / "refs.jsonl"
+    rows = [
+        {
+            "id": f"{prefix}-{i:04d}",
+            "lang": "sw",
+            "question": "roger had 5 balls",
+            "reference": REF,
+            "reference_answer": "11",
+            "agreement": 1.0,
+        }
+        for i in range(n)
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _cfg(tmp_path: Path, **kw: object) -> TrainConfig:
+    base = {
+        "data": str(_data(tmp_path)),
+        "output_dir": str(tmp_path / "run"),
+        "max_steps": 2,
+        "num_generations": 2,
+        "per_device_train_batch_size": 2,
+        "max_completion_length": 8,
+        "save_steps": 1,
+        "lora": {"enabled": False},
+    }
+    return load_config(TrainConfig, overrides={**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def reward() -> Reward:
+    return Reward(RewardConfig(langs=["sw"], encoder={"calibration": (0.2, 0.9)}), encoder=HashEncoder())
+
+
+def test_grpo_runs_logs_components_and_resumes(tmp_path: Path, reward: Reward) -> None:
+    from pbrlsvr.train.grpo import train
+
+    model, tok = tiny_causal_lm()
+    cfg = _cfg(tmp_path)
+    res = train(cfg, model=model, tokenizer=tok, reward=reward)
+    assert res.steps == 2
+    records = [json.loads(line) for line in res.metrics_path.read_text().splitlines()]
+    keys = set().union(*records)
+    assert {
+        "rewards/semantic/mean",
+        "rewards/answer/mean",
+        "rewards/language/mean",
+        "rewards/pbrlsvr/mean",
+    } <= keys
+    assert (res.final_dir / "config.json").is_file()
+    assert (cfg.output_dir / "config.yaml").is_file()
+    assert (cfg.output_dir / "checkpoint-2").is_dir()
+
+    # Without --resume an existing run is never silently overwritten.
+    with pytest.raises(DataError, match="--resume"):
+        train(cfg, model=model, tokenizer=tok, reward=reward)
+    # With resume and more steps, training continues from checkpoint-2 (steps 3-4 only).
+    more = _cfg(tmp_path, max_steps=4, resume=True)
+    model2, tok2 = tiny_causal_lm()
+    res2 = train(more, model=model2, tokenizer=tok2, reward=reward)
+    assert res2.resumed_from is not None and res2.resumed_from.endswith("checkpoint-2")
+    assert res2.steps == 4
+    steps = [r["step"] for r in map(json.loads, res2.metrics_path.read_text().splitlines()) if "loss" in r]
+    assert steps == sorted(set(steps)) and steps[-1] == 4  # no step logged twice
+
+
+def test_lora_and_normalize_then_sum(tmp_path: Path, reward: Reward) -> None:
+    from pbrlsvr.train.grpo import train
+
+    model, tok = tiny_causal_lm()
+    cfg = _cfg(
+        tmp_path, max_steps=1, aggregation="normalize_then_sum", lora={"enabled": True, "r": 2, "alpha": 4}
+    )
+    res = train(cfg, model=model, tokenizer=tok, reward=reward)
+    assert (res.final_dir / "adapter_config.json").is_file()
+    keys = set().union(*(json.loads(x) for x in res.metrics_path.read_text().splitlines()))
+    assert {"rewards/semantic/mean", "rewards/answer/mean", "rewards/trace/mean"} <= keys
+
+
+def test_training_on_a_test_set_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="evaluation set"):
+        build_rows(read_rows(_data(tmp_path, prefix="mgsm")))
+
+
+def test_bad_training_rows_and_config(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "lang": "sw"}\n', encoding="utf-8")
+    with pytest.raises(DataError, match="missing"):
+        build_rows(read_rows(bad))
+    bad.write_text("{nope\n", encoding="utf-8")
+    with pytest.raises(DataError, match=":1: not a JSON object"):
+        read_rows(bad)
+    with pytest.raises(DataError, match="not found"):
+        read_rows(tmp_path / "missing.jsonl")
+    with pytest.raises(ConfigError, match="multiple of num_generations"):
+        load_config(TrainConfig, overrides={"num_generations": 3, "per_device_train_batch_size": 4})
+    rows = build_rows(read_rows(_data(tmp_path, n=6)), limit=2)
+    assert (
+        len(rows) == 2
+        and rows[0]["prompt"][0]["role"] == "user"
+        and "Swahili" in rows[0]["prompt"][0]["content"]
+    )
+    with pytest.raises(DataError, match="no training rows"):
+        build_rows(read_rows(_data(tmp_path)), min_agreement=1.5)
+
+
+def test_cli_train_and_export_verl(tmp_path: Path) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from pbrlsvr.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--data", str(_data(tmp_path)), "--set", "num_generations=3"])
+    assert result.exit_code == 2 and "multiple of num_generations" in result.output
+    result = runner.invoke(app, ["train", "--set", "max_steps=1"])
+    assert result.exit_code == 2 and "train needs data" in result.output
+    out = tmp_path / "verl.parquet"
+    result = runner.invoke(app, ["export-verl", "--data", str(_data(tmp_path)), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    df = pd.read_parquet(out)
+    assert len(df) == 4 and "Swahili" in df.iloc[0]["prompt"][0]["content"]
