@@ -1,0 +1,343 @@
+"""The pivot commands behind the CLI: generate, import and export, with progress and a summary.
+
+:func:`pivot_generate`, :func:`pivot_import` and :func:`pivot_export` do the work of
+``pbrlsvr pivot``, ``pbrlsvr pivot import`` and ``pbrlsvr pivot export`` and return a
+:class:`PivotOutcome`; :func:`render_outcome` prints its summary. The CLI only parses flags.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from pbrlsvr.config import dump_config
+from pbrlsvr.data import DataWarning, RowIssue, load_problems_with_report
+from pbrlsvr.data.problem import Problem
+from pbrlsvr.generation.base import Generator
+from pbrlsvr.pivot.config import PivotCommandConfig, PivotImportCommandConfig
+from pbrlsvr.pivot.export import (
+    Selection,
+    choose_references,
+    reference_rows,
+    resolve_key_set,
+    sample_accuracy,
+    write_rows,
+)
+from pbrlsvr.pivot.importer import ImportReport, import_solutions
+from pbrlsvr.pivot.runner import RunReport, pivot_key_set, plan_pivot, run_plan
+from pbrlsvr.pivot.store import ReferenceStore
+
+
+@dataclass
+class PivotOutcome:
+    """What a pivot command did: generation or import, the vote, the export."""
+
+    selection: Selection
+    issues: list[RowIssue] = field(default_factory=list)
+    run: RunReport | None = None
+    imported: ImportReport | None = None
+    sample_accuracy: float | None = None
+    output: Path | None = None
+    format: str | None = None
+    exported_rows: int = 0
+
+    @property
+    def failed(self) -> int:
+        return len(self.run.failures) if self.run is not None else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain data (written beside an export as ``<output>.summary.json``)."""
+        sel = self.selection
+        out: dict[str, Any] = {
+            "key_set": {
+                "model": sel.key.model,
+                "prompt_hash": sel.key.prompt_hash,
+                "settings_hash": sel.key.settings_hash,
+            },
+            "problems": len(sel.references),
+            "rows": sel.rows,
+            "samples": sel.samples,
+            "with_samples": sum(r.vote.n_samples > 0 for r in sel.references),
+            "with_gold": len(sel.with_gold),
+            "pivot_accuracy": sel.accuracy,
+            "sample_accuracy": self.sample_accuracy,
+            "agreement_histogram": sel.agreement_histogram(),
+            "kept": len(sel.kept()),
+            "dropped": sel.dropped(),
+            "exported_rows": self.exported_rows,
+            "output": None if self.output is None else str(self.output),
+            "format": self.format,
+            "malformed_rows": [str(i) for i in self.issues],
+            "no_english": sel.no_english,
+        }
+        if self.run is not None:
+            r = self.run
+            out["generation"] = {
+                "expected": r.expected,
+                "present_before": r.present_before,
+                "deleted": r.deleted,
+                "planned": r.planned,
+                "generated": r.generated,
+                "duplicates": r.duplicates,
+                "skipped": r.skipped,
+                "failed": [asdict(f) for f in r.failures],
+                "generate_calls": r.generate_calls,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+                "generation_seconds": r.generation_seconds,
+                "store_seconds": r.store_seconds,
+                "wall_seconds": r.wall_seconds,
+                "tokens_per_second": r.tokens_per_second,
+            }
+        if self.imported is not None:
+            i = self.imported
+            out["import"] = {
+                "file": str(i.file),
+                "matched": i.matched,
+                "inserted": i.inserted,
+                "already": i.already,
+                "deleted": i.deleted,
+                "unmatched": i.unmatched,
+                "no_solution": i.no_solution,
+            }
+        return out
+
+
+# --- shared steps ----------------------------------------------------------------------------
+
+
+def load_with_issues(
+    cfg: PivotCommandConfig | PivotImportCommandConfig,
+) -> tuple[list[Problem], list[RowIssue]]:
+    """Load the problems; malformed rows skipped under ``data.on_error=skip`` are returned (under
+    ``raise`` the first one is a :class:`~pbrlsvr.errors.DataError` naming ``file:line``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # the command prints every issue itself
+        report = load_problems_with_report(cfg.data)
+    return report.problems, list(report.issues)
+
+
+def _export(
+    outcome: PivotOutcome,
+    problems: list[Problem],
+    cfg: PivotCommandConfig | PivotImportCommandConfig,
+) -> None:
+    if cfg.output is None:
+        return
+    rows = reference_rows(problems, outcome.selection)
+    outcome.format = write_rows(rows, cfg.output, cfg.format)
+    outcome.output = cfg.output
+    outcome.exported_rows = len(rows)
+    cfg.output.with_name(cfg.output.name + ".config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+    cfg.output.with_name(cfg.output.name + ".summary.json").write_text(
+        json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8"
+    )
+
+
+class _RateColumn(ProgressColumn):
+    """Samples per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(
+            "-- samples/s" if speed is None else f"{speed:.2f} samples/s", style="progress.data.speed"
+        )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def pivot_generate(
+    cfg: PivotCommandConfig,
+    *,
+    generator: Generator | None = None,
+    progress_console: Console | None = None,
+) -> PivotOutcome:
+    """``pbrlsvr pivot``: generate the missing samples, vote, export when ``cfg.output`` is set.
+
+    ``progress_console`` shows a rich progress bar there (rate and ETA); ``None`` shows none.
+    """
+    problems, issues = load_with_issues(cfg)
+    with ReferenceStore(cfg.store, busy_timeout=cfg.pivot.busy_timeout) as store:
+        plan = plan_pivot(problems, cfg.pivot, store, force=cfg.force)
+        if progress_console is not None and plan.missing:
+            with _progress(progress_console) as bar:
+                task = bar.add_task(f"pivot {cfg.pivot.model_name}", total=plan.missing)
+                run = run_plan(
+                    plan, store, generator, on_progress=lambda done, total: bar.update(task, completed=done)
+                )
+        else:
+            run = run_plan(plan, store, generator)
+        selection = choose_references(
+            problems,
+            store,
+            plan.key,
+            keep=cfg.keep,
+            min_agreement=cfg.min_agreement,
+            samples=cfg.pivot.samples,
+        )
+        outcome = PivotOutcome(
+            selection, issues, run=run, sample_accuracy=sample_accuracy(store, selection, cfg.pivot.samples)
+        )
+    _export(outcome, problems, cfg)
+    return outcome
+
+
+def pivot_export(cfg: PivotCommandConfig) -> PivotOutcome:
+    """``pbrlsvr pivot export``: vote over what the store holds and export; generates nothing.
+
+    The key set is this configuration's; when the store has none of it, the only key set of the
+    same model name is used (an import, or a run with other settings).
+    """
+    problems, issues = load_with_issues(cfg)
+    with ReferenceStore(cfg.store, busy_timeout=cfg.pivot.busy_timeout, create=False) as store:
+        key = resolve_key_set(store, pivot_key_set(cfg.pivot))
+        cap = cfg.pivot.samples if key == pivot_key_set(cfg.pivot) else None
+        selection = choose_references(
+            problems, store, key, keep=cfg.keep, min_agreement=cfg.min_agreement, samples=cap
+        )
+        outcome = PivotOutcome(selection, issues, sample_accuracy=sample_accuracy(store, selection, cap))
+    _export(outcome, problems, cfg)
+    return outcome
+
+
+def pivot_import(cfg: PivotImportCommandConfig) -> PivotOutcome:
+    """``pbrlsvr pivot import``: store solutions written elsewhere as a pivot, vote, export."""
+    problems, issues = load_with_issues(cfg)
+    with ReferenceStore(cfg.store) as store:
+        imported = import_solutions(problems, store, cfg.solutions, force=cfg.force)
+        selection = choose_references(
+            problems, store, imported.key, keep=cfg.keep, min_agreement=cfg.min_agreement
+        )
+        outcome = PivotOutcome(
+            selection, issues, imported=imported, sample_accuracy=sample_accuracy(store, selection)
+        )
+    _export(outcome, problems, cfg)
+    return outcome
+
+
+# --- the summary -----------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _few(items: list[str], n: int = 5) -> str:
+    return ", ".join(items[:n]) + (f" … (+{len(items) - n})" if len(items) > n else "")
+
+
+def render_outcome(outcome: PivotOutcome, console: Console, err_console: Console | None = None) -> None:
+    """Print the summary: malformed rows, generation or import, accuracy, agreement, the export."""
+    err = err_console or console
+    for issue in outcome.issues[:50]:
+        err.print(f"[yellow]skipped malformed row[/] {issue}", highlight=False)
+    if len(outcome.issues) > 50:
+        err.print(f"... and {len(outcome.issues) - 50} more malformed rows", highlight=False)
+    sel = outcome.selection
+    table = Table(title=f"pivot {sel.key}", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("problems (unique ids)", str(len(sel.references)))
+    table.add_row("problem rows (id, lang)", str(sel.rows))
+    if sel.no_english:
+        table.add_row("rows without an English question (skipped)", str(len(sel.no_english)))
+    run = outcome.run
+    if run is not None:
+        table.add_row("samples expected", str(run.expected))
+        table.add_row("already in the store", str(run.present_before))
+        if run.deleted:
+            table.add_row("deleted (--force)", str(run.deleted))
+        table.add_row("generated now", str(run.generated))
+        if run.duplicates or run.skipped:
+            table.add_row("written meanwhile by another process", str(run.duplicates + run.skipped))
+        table.add_row("failed generations (retried next run)", str(len(run.failures)))
+        if run.generation_seconds > 0:
+            table.add_row("generation time", f"{run.generation_seconds:.1f} s")
+            table.add_row("tokens per second", f"{run.tokens_per_second:.1f}")
+            table.add_row("store time / generation time", _pct(run.store_share))
+    imp = outcome.imported
+    if imp is not None:
+        table.add_row("solutions file", str(imp.file))
+        table.add_row("matched by English question", f"{imp.matched} of {imp.problems}")
+        table.add_row("imported now / already stored", f"{imp.inserted} / {imp.already}")
+    table.add_row("samples voted", str(sel.samples))
+    judged = [r for r in sel.with_gold if r.vote.n_samples > 0]
+    table.add_row(
+        "pivot accuracy vs gold (voted)",
+        f"{_pct(sel.accuracy)} ({sum(bool(r.correct) for r in judged)}/{len(judged)})" if judged else "n/a",
+    )
+    table.add_row("sample accuracy vs gold", _pct(outcome.sample_accuracy))
+    table.add_row("kept references", str(len(sel.kept())))
+    for reason, n in sel.dropped().items():
+        table.add_row(f"dropped: {reason}", str(n))
+    if outcome.output is not None:
+        table.add_row("exported rows", f"{outcome.exported_rows} → {outcome.output} ({outcome.format})")
+    console.print(table)
+    hist = sel.agreement_histogram()
+    if hist:
+        width = max(hist.values())
+        agree = Table(title="agreement (winning votes / samples)", title_justify="left")
+        agree.add_column("agreement")
+        agree.add_column("problems", justify="right")
+        agree.add_column("")
+        for label, n in hist.items():
+            agree.add_row(label, str(n), "█" * max(1, round(30 * n / width)))
+        console.print(agree)
+    if run is not None and run.failures:
+        shown = _few([f"{f.problem_id}#{f.index}: {f.error}" for f in run.failures], 3)
+        err.print(
+            f"[red]{len(run.failures)} generation(s) failed[/] (rerun to retry): {shown}", highlight=False
+        )
+    if run is not None and run.conflicts:
+        err.print(
+            f"[yellow]ids with different English questions across languages[/] (the first was used): "
+            f"{_few(run.conflicts)}",
+            highlight=False,
+        )
+    if imp is not None and imp.unmatched:
+        err.print(
+            f"[yellow]{len(imp.unmatched)} problem(s) not in the solutions file[/]: {_few(imp.unmatched)}",
+            highlight=False,
+        )
+
+
+__all__ = [
+    "PivotOutcome",
+    "load_with_issues",
+    "pivot_export",
+    "pivot_generate",
+    "pivot_import",
+    "render_outcome",
+]
