@@ -169,3 +169,29 @@ def test_cli_train_and_export_verl(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     df = pd.read_parquet(out)
     assert len(df) == 4 and "Swahili" in df.iloc[0]["prompt"][0]["content"]
+
+
+def test_trained_lora_adapter_loads_by_folder(tmp_path: Path, reward: Reward) -> None:
+    import torch
+
+    from pbrlsvr.models import load_model
+    from pbrlsvr.train.grpo import train
+
+    base_model, tok = tiny_causal_lm()
+    base_dir = tmp_path / "base"
+    base_model.save_pretrained(base_dir)
+    tok.save_pretrained(base_dir)
+    model, tok = load_model(str(base_dir))
+    cfg = _cfg(tmp_path, max_steps=1, learning_rate=0.05, lora={"enabled": True, "r": 2, "alpha": 4})
+    res = train(cfg, model=model, tokenizer=tok, reward=reward)
+    merged, tok2 = load_model(str(res.final_dir))  # adapter folder → base + merged LoRA
+    fresh, _ = load_model(str(base_dir))
+    ids = tok2("roger had 5 balls", return_tensors="pt")
+    with torch.no_grad():
+        a, b = merged(**ids).logits, fresh(**ids).logits
+    assert a.shape == b.shape and not torch.allclose(a, b)  # the adapter changed the model
+    (res.final_dir / "adapter_config.json").write_text('{"peft_type": "LORA"}', encoding="utf-8")
+    from pbrlsvr.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="base model"):
+        load_model(str(res.final_dir))

@@ -96,8 +96,8 @@ def resolve_model(spec: str) -> ResolvedModel:
             raise ModelLoadError(
                 f"model path {path} is a file but not a .gguf file; give a .gguf file or a model folder"
             )
-        if (path / "config.json").is_file():
-            return ResolvedModel("folder", str(path), spec)
+        if (path / "config.json").is_file() or (path / "adapter_config.json").is_file():
+            return ResolvedModel("folder", str(path), spec)  # a saved model, or a LoRA adapter
         ggufs = sorted(path.glob("*.gguf"))
         if len(ggufs) == 1:
             return ResolvedModel("gguf", str(ggufs[0]), spec)
@@ -107,7 +107,7 @@ def resolve_model(spec: str) -> ResolvedModel:
                 f"model folder {path} holds several .gguf files ({listed}); name one of them"
             )
         raise ModelLoadError(
-            f"model folder {path} has no config.json and no .gguf file, so it is not a saved model"
+            f"model folder {path} has no config.json, adapter_config.json or .gguf file, so it is not a saved model"
         )
 
     if _looks_like_path(name):
@@ -280,6 +280,8 @@ def load_model(
     elif revision is not None:
         logger.warning("revision %r ignored: %r is not a Hugging Face id", revision, name)
     source = prepare_model(name, progress=progress) if resolved.kind != "hub" else resolved.target
+    if resolved.kind == "folder" and (Path(source) / "adapter_config.json").is_file():
+        return _load_adapter(Path(source), dtype, device, trust_remote_code, progress)
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -293,4 +295,34 @@ def load_model(
         raise ModelLoadError(f"cannot load model {name!r}{where}: {type(exc).__name__}: {exc}") from exc
     model.eval()
     _fix_tokenizer(tokenizer, model)
+    return model, tokenizer
+
+
+def _load_adapter(
+    folder: Path, dtype: str | torch.dtype, device: str, trust_remote_code: bool, progress: bool
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A peft LoRA adapter folder (what ``pbrlsvr train`` writes): its base model (any spec
+    ``load_model`` takes, usually the cached folder of an offline alias) with the adapter merged in,
+    so generation runs at the base model's speed."""
+    import json
+
+    config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    base = config.get("base_model_name_or_path")
+    if not base:
+        raise ModelLoadError(f"adapter {folder} does not name its base model (base_model_name_or_path)")
+    model, tokenizer = load_model(base, dtype, device, trust_remote_code=trust_remote_code, progress=progress)
+    try:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except (OSError, ValueError, KeyError, ImportError) as exc:
+        raise ModelLoadError(
+            f"cannot apply adapter {folder} to {base!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if (folder / "tokenizer_config.json").is_file():
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        _fix_tokenizer(tokenizer, model)
+    model.eval()
     return model, tokenizer
