@@ -1,0 +1,111 @@
+"""TRL: a GRPOTrainer reward function that scores completions on a ``pbrlsvr serve`` service.
+
+Every rank sends its completions to one service instead of loading its own encoder::
+
+    from pbrlsvr.integrations.remote_trl import RemoteReward
+
+    trainer = GRPOTrainer(
+        model=..., train_dataset=ds,  # columns: prompt, reference, lang[, reference_answer, gold]
+        reward_funcs=[RemoteReward("http://reward-host:8000")],
+    )
+
+TRL 1.16 (``GRPOTrainer._calculate_rewards``) calls each reward function with keyword arguments
+``prompts``, ``completions``, ``completion_ids``, every dataset column except ``prompt`` (one value
+per completion), ``trainer_state``, ``log_extra`` and ``log_metric``, and expects one float (or
+``None``: excluded from the sum) per completion. It awaits *async* reward functions, including
+callable objects with an async ``__call__`` (``trl.trainer.utils.is_async_callable``), on its own
+event loop; this one is async, so a rank's whole batch goes out as one ``POST /score`` and the
+service merges the ranks' requests into batches.
+
+Columns used: ``reference`` (the English pivot reference) and ``lang`` (required), and
+``reference_answer``, ``gold``, ``question`` when present. Conversational completions (lists of
+messages) are scored on the last message's text. Each component's batch mean is logged through
+``log_metric`` as ``pbrlsvr/<component>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pbrlsvr.server.client import RemoteRewardError, ScoreClient
+
+_OPTIONAL = ("reference_answer", "gold", "question")
+
+
+def completion_text(completion: Any) -> str:
+    """A completion's text: the string itself, or the last message's content (text parts joined)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        content = completion[-1].get("content") or ""
+        if isinstance(content, list):
+            return "".join(
+                p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+            )
+        return str(content)
+    return "" if completion is None else str(completion)
+
+
+class RemoteReward:
+    """An async TRL reward function backed by ``POST /score``.
+
+    Args:
+        url: the service (default ``$PBRLSVR_URL`` or ``http://127.0.0.1:8000``).
+        token: bearer token (default ``$PBRLSVR_TOKEN``).
+        on_error: an item the service cannot score: ``"raise"`` (stop training, with the reason) or
+            ``"none"`` (return ``None``: TRL leaves it out of the reward).
+        log_components: log each component's mean through TRL's ``log_metric``.
+        name: the name TRL shows for this reward.
+        **client: ``timeout``, ``retries``, ``backoff`` (see :class:`~pbrlsvr.server.client.ScoreClient`).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        on_error: Literal["raise", "none"] = "raise",
+        log_components: bool = True,
+        name: str = "pbrlsvr",
+        **client: Any,
+    ) -> None:
+        if on_error not in ("raise", "none"):
+            raise ValueError(f"on_error must be 'raise' or 'none', got {on_error!r}")
+        self.client = ScoreClient(url, token=token, **client)
+        self.on_error = on_error
+        self.log_components = log_components
+        self.__name__ = name
+
+    async def __call__(
+        self,
+        prompts: list[Any],
+        completions: list[Any],
+        reference: list[str] | None = None,
+        lang: list[str] | None = None,
+        log_metric: Any = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        if reference is None or lang is None:
+            raise ValueError(
+                "RemoteReward needs the dataset columns 'reference' and 'lang' "
+                f"(got columns {sorted(k for k in kwargs if k not in ('trainer_state', 'log_extra', 'completion_ids'))})"
+            )
+        items = []
+        for i, completion in enumerate(completions):
+            item = {"response": completion_text(completion), "lang": lang[i], "reference": reference[i]}
+            for key in _OPTIONAL:
+                if kwargs.get(key) is not None and kwargs[key][i] is not None:
+                    item[key] = kwargs[key][i]
+            items.append(item)
+        results = await self.client.ascore(items)
+        errors = [(i, r["error"]) for i, r in enumerate(results) if "error" in r]
+        if errors and self.on_error == "raise":
+            listed = "; ".join(f"completion {i}: {e}" for i, e in errors[:5])
+            raise RemoteRewardError(
+                f"{len(errors)} of {len(items)} completions could not be scored: {listed}"
+            )
+        ok = [r for r in results if "error" not in r]
+        if self.log_components and log_metric is not None and ok:
+            for comp in ok[0]["components"]:
+                log_metric(f"pbrlsvr/{comp}", sum(r["components"][comp] for r in ok) / len(ok))
+        return [None if "error" in r else float(r["reward"]) for r in results]
