@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
@@ -16,14 +15,6 @@ def test_help_shows_the_whole_flow() -> None:
     assert result.exit_code == 0
     for command in ("pivot", "train", "eval", "score", "serve", "demo", "models", "data"):
         assert command in result.output
-
-
-@pytest.mark.parametrize("command", ["demo"])
-def test_commands_not_built_refuse_plainly(command: str) -> None:
-    result = runner.invoke(app, [command, "--data", "mgsm", "--limit", "3"])
-    assert result.exit_code == 2
-    assert "not built" in result.output
-    assert "Nothing was run" in result.output
 
 
 def test_data_command_summarises_and_writes(tmp_path: Path) -> None:

@@ -87,33 +87,6 @@ def main(
     """Pivot-Based RL with Semantically Verifiable Rewards."""
 
 
-# --- commands of the flow that later versions build -------------------------------------------
-
-_PENDING: dict[str, tuple[str, str]] = {
-    "demo": ("Run the whole flow end to end on the packaged offline models.", "issue 5"),
-}
-
-
-def _pending_command(name: str, summary: str, tracked: str) -> Callable[..., None]:
-    def command(ctx: typer.Context) -> None:
-        err_console.print(
-            f"[bold yellow]pbrlsvr {name}[/] is not built in this version ({__version__}); it is "
-            f"tracked in {tracked}. Nothing was run.",
-            highlight=False,
-        )
-        raise typer.Exit(2)
-
-    command.__doc__ = f"(not built yet: {tracked}) {summary}"
-    return command
-
-
-for _name, (_summary, _tracked) in _PENDING.items():
-    app.command(
-        _name,
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    )(_pending_command(_name, _summary, _tracked))
-
-
 # --- pivot -----------------------------------------------------------------------------------
 
 pivot_app = typer.Typer(
@@ -458,6 +431,37 @@ def serve_command(
     with console.status("loading the reward (encoder, language ID)..."):
         reward = build_reward(cfg)
     run_server(cfg, reward=reward, load_seconds=time.perf_counter() - t0)
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+@app.command("demo")
+@user_errors
+def demo_command(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Folder for everything.")] = None,
+    policy: Annotated[str | None, typer.Option(help="Policy model to train.")] = None,
+    pivot: Annotated[str | None, typer.Option(help="English pivot model.")] = None,
+    langs: Annotated[str | None, typer.Option(help="Comma-separated target languages.")] = None,
+    steps: Annotated[int | None, typer.Option(help="GRPO steps.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Run the whole flow end to end on the packaged offline models: pivot → eval → train → eval → compare.
+
+    Resumable: run it again after a kill and it continues where it stopped.
+    """
+    from pbrlsvr.demo import DemoConfig, run_demo
+
+    overrides = with_flags(
+        parse_set_options(set_ or []),
+        {"output": output, "policy": policy, "pivot": pivot, "langs": langs, "steps": steps},
+    )
+    cfg = load_config(DemoConfig, config, overrides)
+    summary = run_demo(cfg, log=lambda msg: console.print(msg, highlight=False))
+    console.print(f"\n[bold]before[/] (macro over {', '.join(cfg.langs)}): {summary['before']}")
+    console.print(f"[bold]after[/]: {summary['after']}")
+    console.print(f"reports: {', '.join(summary['reports'])}; comparison: {summary['compare']}")
 
 
 # --- train -----------------------------------------------------------------------------------
