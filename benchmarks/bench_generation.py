@@ -101,9 +101,7 @@ def main() -> None:
     print(f"\n{'mode':<22}{'seconds':>9}{'prompts/s':>11}{'tokens/s':>10}{'ratio':>8}")
     for mode, label in (("single", "one at a time"), ("batched", f"batched (bs={args.batch_size})")):
         t = med[mode]
-        print(
-            f"{label:<22}{t:>9.1f}{len(convs) / t:>11.2f}{tok[mode] / t:>10.1f}{med['single'] / t:>8.2f}"
-        )
+        print(f"{label:<22}{t:>9.1f}{len(convs) / t:>11.2f}{tok[mode] / t:>10.1f}{med['single'] / t:>8.2f}")
     print(
         f"\ngreedy texts identical in both modes: {same}/{len(convs)}; generated tokens "
         f"single {tok['single']}, batched {tok['batched']}; {hit_len}/{len(convs)} hit max_new_tokens"
