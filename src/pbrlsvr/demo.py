@@ -89,7 +89,12 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
             f"the pivot's answers matched gold on none of the {cfg.train_problems} problems, so there is nothing "
             "to train on: give it more tokens (max_new_tokens), more samples, a stronger --pivot, or keep=all"
         )
-    log(f"      {n_refs} training rows; pivot accuracy vs gold: {outcome.to_dict().get('accuracy')}")
+    stats = outcome.to_dict()
+    acc = stats.get("pivot_accuracy")
+    log(
+        f"      {stats.get('kept')} of {stats.get('problems')} problems kept, {n_refs} training rows; "
+        f"pivot accuracy vs gold: {'n/a' if acc is None else f'{acc:.0%}'}"
+    )
 
     def run_eval(model: str, name: str) -> dict[str, Any]:
         ecfg = load_config(
