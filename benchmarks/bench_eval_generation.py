@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             responses[mode] = {f"{r['id']}:{r['lang']}": r["response"] for r in records}
     same = sum(responses["batched"][k] == v for k, v in responses["one-at-a-time"].items())
+    load = os.getloadavg()[1]
+    cores = os.cpu_count() or 1
     print(
         f"model {getattr(generator, 'name', args.model)} ({load_s:.1f} s to load), torch threads "
         f"{torch.get_num_threads()}, {rows[0][2]} MGSM prompts ({args.langs}), "
@@ -105,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     ratio = rows[0][4] / rows[1][4]
     print(f"speed-up batched / one-at-a-time: {ratio:.2f}x (target >= 3x on 2 cores)")
     print(f"identical responses in both modes: {same} of {len(responses['one-at-a-time'])}")
+    if load > cores:
+        print(
+            f"warning: 5-minute load average {load:.1f} on {cores} cores: other processes shared the CPU, "
+            "so these timings (and batching's gain) understate an idle machine; try --threads 1"
+        )
     generator.close()
     return 0
 

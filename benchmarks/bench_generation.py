@@ -23,6 +23,7 @@ import statistics
 import time
 
 import torch
+import transformers
 
 from pbrlsvr.data import load_problems
 from pbrlsvr.generation import DEFAULT_BATCH_SIZE, SamplingSettings, TransformersGenerator
@@ -51,6 +52,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    transformers.utils.logging.disable_progress_bar()
     langs = [x.strip() for x in args.langs.split(",") if x.strip()]
     limit = math.ceil(args.n_prompts / len(langs))
     problems = load_problems("mgsm", langs=langs, limit=limit)
@@ -67,7 +69,8 @@ def main() -> None:
         f"model {args.model} (load {load_s:.1f} s); {len(convs)} MGSM prompts ({','.join(langs)}), "
         f"prompt tokens min/median/max {min(prompt_tokens)}/{statistics.median(prompt_tokens):.0f}/"
         f"{max(prompt_tokens)}; greedy, max_new_tokens {args.max_new_tokens}; "
-        f"torch threads {torch.get_num_threads()}; repeats {args.repeats}"
+        f"torch threads {torch.get_num_threads()}; repeats {args.repeats}",
+        flush=True,
     )
 
     if args.sweep:
@@ -78,6 +81,7 @@ def main() -> None:
             for b in sizes:
                 dt, out = timed(gen, convs, settings, b)
                 times[b].append(dt)
+                print(f"  batch_size {b}: {dt:.1f} s", flush=True)
                 tokens[b] = sum(g[0].completion_tokens for g in out)
         base = statistics.median(times[sizes[0]])
         print(f"\n{'batch_size':>10}{'seconds':>9}{'prompts/s':>11}{'tokens/s':>10}{'vs first':>10}")
@@ -93,6 +97,7 @@ def main() -> None:
             dt, out = timed(gen, convs, settings, b)
             runs[mode].append(dt)
             outs[mode] = out
+            print(f"  {mode} (batch_size {b}): {dt:.1f} s", flush=True)
     tok = {m: sum(g[0].completion_tokens for g in outs[m]) for m in outs}
     med = {m: statistics.median(v) for m, v in runs.items()}
     same = sum(a[0].text == b[0].text for a, b in zip(outs["single"], outs["batched"], strict=True))
