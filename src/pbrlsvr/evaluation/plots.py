@@ -66,7 +66,7 @@ def plot_report(report: Mapping[str, Any], folder: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(groups) + 2), 4))
     _bars(ax, groups, METRICS)
     ax.set_title(title, fontsize=10)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     path = folder / "metrics.png"
     fig.savefig(path, dpi=120)
@@ -78,7 +78,7 @@ def plot_report(report: Mapping[str, Any], folder: Path) -> list[Path]:
     if macro.get("accuracy") is not None:
         ax.axhline(100 * macro["accuracy"], color="black", linestyle="--", linewidth=1, label="avg (non-en)")
     ax.set_title(f"accuracy, {title}", fontsize=10)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
     fig.tight_layout()
     path = folder / "accuracy.png"
     fig.savefig(path, dpi=120)
@@ -119,7 +119,7 @@ def plot_compare(result: Mapping[str, Any], path: Path) -> Path:
     ax.set_xticklabels(names)
     ax.set_ylabel("Δ (B − A), points")
     ax.set_title(f"{result['b']['model']} vs {result['a']['model']}", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=8, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
