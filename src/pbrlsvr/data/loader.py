@@ -188,9 +188,11 @@ def _dispatch(cfg: DataConfig, issues: Issues) -> list[Problem]:
     )
 
 
-def _filter(
+def select_problems(
     problems: list[Problem], langs: list[str] | None, limit: int | None, source: str
 ) -> list[Problem]:
+    """Keep ``langs`` (in that order; a language with no problems is a :class:`DataError`) and the
+    first ``limit`` problems of each; ``source`` names the data in the error."""
     by_lang: dict[str, list[Problem]] = {}
     for p in problems:
         by_lang.setdefault(p.lang, []).append(p)
@@ -209,7 +211,7 @@ def load_problems_with_report(cfg: DataConfig | str | None = None, **fields: Any
     """Like :func:`load_problems`, and also return the malformed rows that were skipped."""
     cfg = _as_config("mgsm" if cfg is None else cfg, fields)
     issues = Issues(cfg.on_error)
-    problems = _filter(_dispatch(cfg, issues), cfg.langs, cfg.limit, cfg.source)
+    problems = select_problems(_dispatch(cfg, issues), cfg.langs, cfg.limit, cfg.source)
     issues.warn_summary(cfg.source, stacklevel=3)
     ordered = sorted(issues.items, key=lambda i: (i.file, i.line or 0))
     return LoadReport(source=cfg.source, problems=problems, issues=ordered)

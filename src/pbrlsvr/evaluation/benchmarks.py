@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pbrlsvr.config import DataConfig
+from pbrlsvr.data.loader import select_problems
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.report import Issues
 from pbrlsvr.errors import DataError, UnknownLanguageError
@@ -144,23 +145,6 @@ def _hf_rows(dataset_id: str, subset: str, split: str) -> Iterable[dict[str, Any
 def _hf_key(source: str) -> str:
     s = source.strip()
     return (s[3:] if s.lower().startswith("hf:") else s).strip().lower()
-
-
-def _select(
-    problems: list[Problem], langs: list[str] | None, limit: int | None, source: str
-) -> list[Problem]:
-    by_lang: dict[str, list[Problem]] = {}
-    for p in problems:
-        by_lang.setdefault(p.lang, []).append(p)
-    if langs is not None:
-        missing = [lang for lang in langs if lang not in by_lang]
-        if missing:
-            raise DataError(
-                f"{source} has no problems in language(s) {', '.join(missing)}; "
-                f"available: {', '.join(by_lang) or 'none'}"
-            )
-        by_lang = {lang: by_lang[lang] for lang in langs}
-    return [p for rows in by_lang.values() for p in (rows[:limit] if limit is not None else rows)]
 
 
 # --- MMLU-ProX -------------------------------------------------------------------------------
@@ -426,7 +410,7 @@ def load_benchmark(cfg: EvalConfig) -> Benchmark:
         )
     if cfg.task != "auto":
         kind = cfg.task
-    selected = _select(problems, data.langs, data.limit, data.source)
+    selected = select_problems(problems, data.langs, data.limit, data.source)
     if not selected:
         raise DataError(f"{data.source}: no problems to evaluate")
     no_gold = [p.key for p in selected if p.gold is None]
