@@ -25,10 +25,8 @@ from pbrlsvr.generation import (
     parse_generator_spec,
 )
 from pbrlsvr.generation.transformers_backend import truncate_at_stop
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from openai_fixture import MODEL, FakeOpenAIServer, free_port
-from tiny_models import WORDS
+from tests.openai_fixture import MODEL, FakeOpenAIServer, free_port
+from tests.tiny_models import WORDS
 
 TEMPLATE = (
     "{% for m in messages %}{{ bos_token }} {{ m['role'] }} {{ m['content'] }} {{ eos_token }} {% endfor %}"

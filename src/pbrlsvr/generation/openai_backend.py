@@ -25,7 +25,9 @@
   gets more requests for the rest, with ``seed + k`` so seeded samples still differ.
 - Sampling: ``max_tokens``, ``temperature``, ``top_p``, ``seed`` (if not None), ``stop`` (if any) and
   ``top_k`` only when it is > 0 (a vLLM/SGLang/llama.cpp extension that OpenAI rejects). Stop
-  strings are also cut client-side, for servers that ignore them.
+  strings are also cut client-side, for servers that ignore them. A server fills what is not sent
+  from its own defaults: ``vllm serve`` applies the checkpoint's ``generation_config`` (top_k,
+  repetition penalty) unless started with ``--generation-config vllm``; do that for pinned decoding.
 - Token counts come from the response's ``usage``: ``prompt_tokens`` as given; with several
   choices in one response, ``usage.completion_tokens`` (their sum) is split over the choices in
   proportion to their text length (exact for ``n == 1``). No ``usage``: counts are 0.

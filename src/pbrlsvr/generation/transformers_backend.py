@@ -31,10 +31,11 @@ How a call runs:
    the row's chat-template tokens (never padding).
 
 ``batch_size`` counts rows (conversation x sample), so ``n`` never multiplies the memory used.
-The default (16) was measured on a shared 2-core CPU with SmolLM2-135M, 32 MGSM prompts, 64 new
-tokens (``benchmarks/bench_generation.py --sweep 4,8,16,32``): generated tokens/s 40 at 8, 52 at 16,
-57 at 32. Above 16 the gain is small, while every extra row in a batch is one more chance that the
-whole batch waits for one long answer (rows that hit EOS keep their slot until the batch ends).
+The default (16) was measured on a 2-core CPU with SmolLM2-135M, 32 MGSM prompts, 64 new tokens
+(``benchmarks/bench_generation.py --n-prompts 32 --sweep 4,8,16,32``): generated tokens/s 27.6 at
+4, 45.9 at 8, 62.5 at 16, 58.8 at 32 (one at a time: 13.3). Beyond 16 nothing is gained, and every
+extra row in a batch is one more chance that the whole batch waits for one long answer (rows that
+hit EOS keep their slot until the batch ends).
 """
 
 from __future__ import annotations
