@@ -10,12 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-
-from lingua import Language as LinguaLanguage
-from lingua import LanguageDetector, LanguageDetectorBuilder
+from typing import TYPE_CHECKING
 
 from pbrlsvr.errors import UnknownLanguageError
 from pbrlsvr.languages import LANGUAGES, MGSM_LANGS, get_language, normalize_langs
+
+if TYPE_CHECKING:
+    from lingua import LanguageDetector
+
+# lingua (a 96 MB wheel of language models) is imported where a detector is built, not at module
+# import: a reward whose language weight is 0 and whose gate is off never needs it, and
+# `import pbrlsvr.rewards` stays cheap.
 
 # What is not language: code blocks, LaTeX, URLs, numbers and formulas. Stripped before language
 # identification so that a response full of equations is judged by its words alone.
@@ -85,6 +90,9 @@ def _script_runs(sentence: str) -> list[str]:
 
 @lru_cache(maxsize=32)
 def _detector(candidates: tuple[str, ...]) -> LanguageDetector:
+    from lingua import Language as LinguaLanguage
+    from lingua import LanguageDetectorBuilder
+
     members = [getattr(LinguaLanguage, LANGUAGES[c].lingua) for c in candidates]  # type: ignore[arg-type]
     return LanguageDetectorBuilder.from_languages(*members).with_preloaded_language_models().build()
 
@@ -131,6 +139,8 @@ class LanguageConsistency:
                 "for them (remove them from the run's languages or give the language component weight 0)"
             )
         self.candidates: tuple[str, ...] = tuple(codes)
+        from lingua import Language as LinguaLanguage
+
         self._by_member = {getattr(LinguaLanguage, LANGUAGES[c].lingua): c for c in codes}  # type: ignore[arg-type]
         self._detector = _detector(self.candidates)
 
