@@ -16,6 +16,7 @@ from pbrlsvr.errors import UnknownLanguageError
 from pbrlsvr.languages import LANGUAGES, MGSM_LANGS
 from pbrlsvr.rewards.answer import (
     ANSWER_PHRASES,
+    RUNAWAY_DIGITS,
     AnswerVerifier,
     answer_score,
     answers_match,
@@ -279,6 +280,49 @@ def test_extraction_source_priority() -> None:
     assert phrase is not None and (phrase.text, phrase.source) == ("5", "phrase")
     last = extract_answer("We get 5 and then 7 more.", "en")
     assert last is not None and (last.text, last.source) == ("7", "last_number")
+
+
+RUNAWAY = "1" * 28
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"5 + 7 = 12. The answer is 12 {RUNAWAY}",  # phrase number followed by the runaway
+        f"So we get 5 + 7 = 12. 12 {RUNAWAY}",  # last-number path
+        f"The answer is 12. {'1' * 80}",  # longer than numbers.MAX_DIGITS: no longer skipped
+        f"The answer is {'9' * 40}",
+        f"The answer is 12. {RUNAWAY}, and that is all.",  # words after the runaway
+        rf"So $\boxed{{12}}$ {RUNAWAY}",  # even after a box
+        f"The answer is 12 {'0' * 30}",  # a run of zeros counts all its zeros
+        f"The answer is 12. {','.join(['111'] * 7)}",  # 21 digits; the separators are not counted
+        "উত্তর হল ১২ " + "১" * 28,  # native digits
+    ],
+)
+def test_runaway_final_number_means_no_answer(text: str) -> None:
+    lang = "bn" if "উ" in text else "en"
+    assert extract_final_answer(text, lang) is None
+    assert extract_answer(text, lang) is None
+    assert answer_score(text, reference_answer=12, lang=lang) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("The answer is 1,000,000.", "en", "1000000"),
+        ("The answer is 123456789", "en", "123456789"),
+        ("So 5 + 7 = 12. We get 1 000 000 000 and 12", "en", "12"),
+        ("0.1 + 0.2 = 0.30000000000000004", "en", "0.30000000000000004"),  # 17 digits
+        ("The answer is " + "1" * RUNAWAY_DIGITS, "en", "1" * RUNAWAY_DIGITS),  # at the limit
+        ("x = 0." + "0" * 20 + "5", "en", "0." + "0" * 20 + "5"),  # leading zeros are not counted
+        (f"Step 1: {'1' * 40}. The answer is 18.", "en", "18"),  # a long number before the end
+        ("উত্তর হল ১২৩৪৫৬৭৮৯।", "bn", "123456789"),
+        ("คำตอบคือ ๑,๐๐๐,๐๐๐", "th", "1000000"),
+        ("答えは１２３４５６７８９個です。", "ja", "123456789"),
+    ],
+)
+def test_long_but_normal_final_numbers_still_extract(text: str, lang: str, expected: str) -> None:
+    assert extract_final_answer(text, lang) == expected
 
 
 def test_every_language_has_phrases_and_they_extract() -> None:

@@ -15,6 +15,11 @@ Extraction (:func:`extract_final_answer`) takes, in this order:
 Phrases and last numbers are looked for in the last :data:`TAIL_CHARS` characters only: a final
 answer is at the end, and this bounds the work on a runaway generation.
 
+A response whose last number is a runaway digit string (more than :data:`RUNAWAY_DIGITS` digits,
+``… the answer is 12 1111111111111111111111111111``) has **no** answer: the generation broke
+down, and falling back to an earlier number (the ``12``) would pay a degenerate response the
+correct-answer reward. See :func:`_runaway_final_number` for the exact rule.
+
 Comparison (:class:`AnswerVerifier`, :func:`answers_match`) is numeric first (exact fractions with
 a relative tolerance, percentages compared both as written and divided by 100, the other reading
 of an ambiguous separator such as ``3,500`` accepted), letters compare case-insensitively, and
@@ -56,6 +61,14 @@ logger = logging.getLogger(__name__)
 
 TAIL_CHARS = 20_000
 """Phrases and the last number are searched in this many final characters of a response."""
+
+RUNAWAY_DIGITS = 17
+"""A response whose last number has more digits than this has no final answer (a runaway).
+
+Why 17: every IEEE double prints exactly in at most 17 significant digits (Python's
+``repr(0.1 + 0.2)`` is ``0.30000000000000004``, 17 digits), so no value that a model or its
+calculator computed needs more, while the benchmarks' answers have at most 9 digits (GSM8K, MGSM,
+MSVAMP). A longer digit string at the end is a degenerate generation, not an answer."""
 
 MAX_EXPRESSION_CHARS = 300
 """Longer answers are not sent to math-verify (bounds sympy's work where no timeout can run)."""
@@ -395,6 +408,36 @@ def _last_phrase(text: str, offset: int, lang: str | None, min_start: int = 0) -
     return None
 
 
+# A number's digits joined by single separators (any convention; a plain space is left out, so
+# "12 1111…" is 12 and a runaway), anchored at the end of the searched segment.
+_FINAL_CHUNK_RE = re.compile(r"[0-9]+(?:(?:\{,\}|\\,|[.,'\u00a0\u202f\u2009])[0-9]+)*$")
+
+
+def _runaway_final_number(text: str) -> bool:
+    """The last number of ``text`` is a runaway digit string.
+
+    The last number is the last run of digits (any script) joined by single separators (``,``
+    ``.`` ``'``, the no-break and thin spaces, LaTeX ``{,}`` / ``\\,``), found in the last
+    :data:`TAIL_CHARS` characters; whatever non-digit text follows it does not matter. It is a
+    runaway when it has more than :data:`RUNAWAY_DIGITS` digits, separators not counted and
+    leading zeros not counted unless every digit is a zero (``0.30000000000000004`` has 17,
+    ``000…0`` all of its zeros). ``1,000,000`` (7) and ``123456789`` (9) are ordinary numbers.
+    """
+    stop = max(0, len(text) - TAIL_CHARS)
+    j = len(text) - 1
+    while j >= stop and not text[j].isdecimal():
+        j -= 1
+    if j < stop:
+        return False
+    # A window wide enough that a chunk filling it is a runaway whatever its separators.
+    segment = normalize_numerals(text[max(0, j - 4 * RUNAWAY_DIGITS) : j + 1])
+    m = _FINAL_CHUNK_RE.search(segment)
+    if m is None:  # pragma: no cover - segment ends in a digit, so a chunk always matches
+        return False
+    digits = re.sub(r"[^0-9]", "", m.group())
+    return len(digits.lstrip("0") or digits) > RUNAWAY_DIGITS
+
+
 def extract_answer(text: str | None, lang: str | None = None) -> ExtractedAnswer | None:
     """Like :func:`extract_final_answer` but returns the :class:`ExtractedAnswer` with its value,
     the alternative reading of an ambiguous number, and where it came from."""
@@ -402,6 +445,8 @@ def extract_answer(text: str | None, lang: str | None = None) -> ExtractedAnswer
     text = _check_text(text, "text")
     if text is None or not text.strip():
         return None
+    if _runaway_final_number(text):
+        return None  # a degenerate generation: no answer, not an earlier number
     got = _last_boxed(text, lang)
     if got is not None:
         return got
@@ -425,6 +470,11 @@ def extract_final_answer(text: str | None, lang: str | None = None) -> str | Non
     script, decimal commas and thousands separators are read as described in
     :mod:`pbrlsvr.rewards.numbers`.
 
+    A response whose last number is a runaway digit string (more than :data:`RUNAWAY_DIGITS`
+    digits, such as ``… the answer is 12 1111111111111111111111111111``) gives ``None``, even
+    when a box, a phrase or an earlier number precedes it: the generation degenerated, and an
+    earlier number must not earn it the correct-answer reward.
+
     Args:
         text: the response (or reference) text; ``None`` or blank gives ``None``.
         lang: language code of the text (selects phrases and the decimal-separator convention),
@@ -433,7 +483,8 @@ def extract_final_answer(text: str | None, lang: str | None = None) -> str | Non
     Returns:
         ``'18'``, ``'0.5'``, ``'-3'``, ``'50%'``, ``'1/3'`` for numbers (see
         :func:`~pbrlsvr.rewards.numbers.format_number`), ``'B'`` for a choice letter, the raw
-        expression for anything else (``'\frac{\pi}{2}'``), or ``None`` when nothing is found.
+        expression for anything else (``'\frac{\pi}{2}'``), or ``None`` when nothing is found
+        or the response ends in a runaway number.
 
     Raises:
         ValueError: ``text`` is neither a string nor ``None``.
@@ -743,6 +794,7 @@ def format_score(response: str | None, lang: str | None = None) -> float:
 
 __all__ = [
     "ANSWER_PHRASES",
+    "RUNAWAY_DIGITS",
     "STEP_HEADERS",
     "AnswerVerifier",
     "ExtractedAnswer",
