@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
 from pbrlsvr.config import RewardConfig
+from pbrlsvr.integrations import remote_verl
 from pbrlsvr.integrations import verl as verl_adapter
 from pbrlsvr.integrations.trl import PBRLSVRReward, completion_text, make_reward_funcs
 from pbrlsvr.rewards.reward import Reward
+from pbrlsvr.server.client import RemoteRewardError, ScoreClient
 from tests.hash_encoder import HashEncoder
 from tests.test_rewards_reward import REF, SW, SW_SLIP, SW_WRONG
 
@@ -113,3 +119,115 @@ def test_verl_reward_config_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(verl_adapter, "_reward", None)
     out = verl_adapter.compute_score("pbrlsvr", SW, "11", {"lang": "sw", "reference": REF})
     assert out["score"] == 1.0 and set(out) == {"score", "answer", "gate"}
+
+
+# --- remote verl: the same error contract as the in-process compute_score ----------------------
+
+
+class FakeService:
+    """A ``/score`` endpoint behind httpx.MockTransport: the real ScoreClient (retries, status
+    handling) talks to it, with no network. ``mode`` picks the answer."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.calls = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        items = json.loads(request.content)["items"]
+        if self.mode == "down":
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.mode == "busy":
+            return httpx.Response(503, json={"detail": "server busy"})
+        if self.mode == "token":
+            return httpx.Response(401, json={"detail": "missing or wrong bearer token"})
+        results: list[dict[str, Any]] = []
+        for item in items:
+            if item.get("lang") == "xx":
+                results.append({"error": "unknown language 'xx'"})
+            else:
+                results.append({"reward": 0.75, "components": {"answer": 1.0, "semantic": 0.5}, "gate": 1.0})
+        if all("error" in r for r in results):  # what the service does when no item can be scored
+            listed = "; ".join(f"item {i}: {r['error']}" for i, r in enumerate(results))
+            return httpx.Response(422, json={"detail": f"no item could be scored: {listed}"})
+        return httpx.Response(200, json={"results": results})
+
+
+class MockedClient(ScoreClient):
+    def __init__(self, service: FakeService) -> None:
+        super().__init__("http://reward-host:8000", retries=2, backoff=0.001, timeout=5)
+        self.transport = httpx.MockTransport(service)
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(transport=self.transport)
+
+    def _aclient(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.transport)
+
+
+def _remote(monkeypatch: pytest.MonkeyPatch, mode: str) -> FakeService:
+    service = FakeService(mode)
+    client = MockedClient(service)
+    monkeypatch.setattr(remote_verl, "_client", lambda *a, **k: client)
+    return service
+
+
+GOOD = {"lang": "sw", "reference": REF}
+BAD = {"lang": "xx", "reference": REF}
+
+
+def _both(*args: Any) -> list[dict[str, Any]]:
+    """compute_score and compute_score_async on the same sample: they must agree."""
+    sync = remote_verl.compute_score(*args, url="http://reward-host:8000")
+    asyn = asyncio.run(remote_verl.compute_score_async(*args, url="http://reward-host:8000"))
+    assert sync == asyn
+    return [sync, asyn]
+
+
+def test_remote_verl_scores_like_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    _remote(monkeypatch, "ok")
+    got, _ = _both("pbrlsvr", SW, "11", GOOD)
+    assert got == {"score": 0.75, "answer": 1.0, "semantic": 0.5, "gate": 1.0}
+
+
+def test_remote_verl_unscorable_sample_scores_zero_with_the_reason(
+    reward: Reward, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One item alone: the service answers 422 ("no item could be scored"); not an exception.
+    _remote(monkeypatch, "ok")
+    got, _ = _both("pbrlsvr", SW, "11", BAD)
+    assert got == {"score": 0.0, "error": "no item could be scored: item 0: unknown language 'xx'"}
+    # Same keys as the in-process adapter on an unscorable sample.
+    monkeypatch.setattr(verl_adapter, "_reward", reward)
+    assert (
+        set(got) == set(verl_adapter.compute_score("pbrlsvr", SW, "11", {"lang": "sw"})) == {"score", "error"}
+    )
+    # In a batch, the bad item gets its own {"error"} and the others are scored.
+    batch = remote_verl.compute_score_batch(
+        ["pbrlsvr"] * 3, [SW, SW, SW], ["11"] * 3, [GOOD, BAD, GOOD], url="http://reward-host:8000"
+    )
+    assert [b["score"] for b in batch] == [0.75, 0.0, 0.75]
+    assert batch[1] == {"score": 0.0, "error": "unknown language 'xx'"}
+    # A batch of bad items only: every item scores 0 with the service's reason.
+    batch = remote_verl.compute_score_batch(
+        ["pbrlsvr"] * 2, [SW, SW], ["11"] * 2, [BAD, BAD], url="http://reward-host:8000"
+    )
+    assert [b["score"] for b in batch] == [0.0, 0.0]
+    assert all("item 1: unknown language 'xx'" in b["error"] for b in batch)
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"), [("down", "after 3 attempts"), ("busy", "after 3 attempts"), ("token", "HTTP 401")]
+)
+def test_remote_verl_transport_failures_still_raise(
+    monkeypatch: pytest.MonkeyPatch, mode: str, message: str
+) -> None:
+    # A dead, overloaded or misconfigured service is not a bad sample: it raises after the retries.
+    service = _remote(monkeypatch, mode)
+    with pytest.raises(RemoteRewardError, match=message):
+        remote_verl.compute_score("pbrlsvr", SW, "11", GOOD, url="http://reward-host:8000")
+    with pytest.raises(RemoteRewardError, match=message):
+        asyncio.run(remote_verl.compute_score_async("pbrlsvr", SW, "11", GOOD, url="http://reward-host:8000"))
+    with pytest.raises(RemoteRewardError, match=message):
+        remote_verl.compute_score_batch(["pbrlsvr"], [SW], ["11"], [GOOD], url="http://reward-host:8000")
+    assert service.calls == (3 + 3 + 3 if mode != "token" else 3)

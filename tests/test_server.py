@@ -587,8 +587,20 @@ def test_verl_compute_score_sync_async_and_batch(url: str, reference_reward: Rew
     # an OpenRLHF-style JSON label as ground_truth works too
     label = json.dumps({"reference": REF, "reference_answer": "11", "lang": "sw", "gold": "11"})
     assert remote_verl.compute_score("x", SW, label, None, url=url) == want_dict
-    with pytest.raises(RemoteRewardError, match="unknown language"):
-        remote_verl.compute_score("x", SW, "11", {**extra, "lang": "xx"}, url=url)
+    # an unscorable sample scores 0 with the service's reason (as in-process), it does not raise
+    for bad in (
+        remote_verl.compute_score("x", SW, "11", {**extra, "lang": "xx"}, url=url),
+        asyncio.run(remote_verl.compute_score_async("x", SW, "11", {**extra, "lang": "xx"}, url=url)),
+    ):
+        assert bad["score"] == 0.0 and set(bad) == {"score", "error"}
+        assert "unknown language" in bad["error"]
+    mixed = remote_verl.compute_score_batch(
+        solution_strs=[SW, SW],
+        ground_truths=["11", "11"],
+        extra_infos=[extra, {**extra, "lang": "xx"}],
+        url=url,
+    )
+    assert mixed[0] == want_dict and mixed[1]["score"] == 0.0 and "unknown language" in mixed[1]["error"]
 
 
 def test_client_retries_then_reports_an_unreachable_service() -> None:

@@ -17,11 +17,23 @@ verl loads a custom reward function by path::
   extra_infos=, **reward_kwargs)`` once per batch: :func:`compute_score_batch`.
 
 Each returns ``{"score": reward, "<component>": value, ..., "gate": g}`` like the in-process
-:mod:`pbrlsvr.integrations.verl`; verl uses ``score`` and logs the rest. An item the service cannot
-score raises :class:`~pbrlsvr.server.client.RemoteRewardError` with the reason. Fields: the English reference and the language come from ``extra_info`` (``reference``,
-``lang``; also ``reference_answer``, ``gold``, ``question``); ``ground_truth`` is the reference's
-final answer, unless it is itself a JSON object (string or dict) with those keys, as in
-OpenRLHF's labels. ``reward_kwargs`` may set ``url``, ``token``, ``timeout``, ``retries``.
+:mod:`pbrlsvr.integrations.verl`; verl uses ``score`` and logs the rest. Fields: the English
+reference and the language come from ``extra_info`` (``reference``, ``lang``; also
+``reference_answer``, ``gold``, ``question``); ``ground_truth`` is the reference's final answer,
+unless it is itself a JSON object (string or dict) with those keys, as in OpenRLHF's labels.
+``reward_kwargs`` may set ``url``, ``token``, ``timeout``, ``retries``.
+
+Errors, as in the in-process adapter (verl calls ``compute_score`` per sample, and one bad sample
+must not kill a long run, nor hide):
+
+* a sample the service cannot score (it answers ``{"error"}`` for the item, or 422 "no item could
+  be scored" when every item of the request is bad: a missing reference, an unknown language)
+  scores ``{"score": 0.0, "error": "<the service's reason>"}``;
+* a service that cannot be reached or keeps failing after the client's retries (connection errors,
+  timeouts, 429/502/503/504), or that refuses the request itself (401 wrong token, 413 too many
+  items, 500 a bug), raises :class:`~pbrlsvr.server.client.RemoteRewardError`: a dead or
+  misconfigured service is not a bad sample, and scoring every sample 0 would silently train on
+  noise.
 """
 
 from __future__ import annotations
@@ -64,11 +76,54 @@ def to_item(solution_str: str, ground_truth: Any, extra_info: Mapping[str, Any] 
     return item
 
 
-def _to_score(result: Mapping[str, Any]) -> dict[str, float]:
+_UNSCORABLE = "refused the request: HTTP 422:"
+"""How :class:`ScoreClient` words the service's 422, its answer when no item of a request can be
+scored (these adapters always send a well-formed ``{"items": [...]}``, so a 422 is about the
+items); the service's reason follows."""
+
+
+def _to_score(result: Mapping[str, Any]) -> dict[str, Any]:
     if "error" in result:
-        raise RemoteRewardError(f"the reward service could not score a response: {result['error']}")
+        return {"score": 0.0, "error": str(result["error"])}
     components = {k: float(v) for k, v in result["components"].items()}
     return {"score": float(result["reward"]), **components, "gate": float(result["gate"])}
+
+
+def _unscorable(exc: RemoteRewardError, n: int) -> list[dict[str, Any]]:
+    """The results of ``n`` items the service refused as unscorable; any other failure re-raised."""
+    _, found, reason = str(exc).partition(_UNSCORABLE)
+    if not found:
+        raise exc
+    return [{"error": reason.strip()}] * n
+
+
+def _request(
+    solution_strs: list[str],
+    ground_truths: list[Any],
+    extra_infos: list[Mapping[str, Any] | None],
+    url: str | None,
+    token: str | None,
+    kwargs: Mapping[str, Any],
+) -> tuple[ScoreClient, list[dict[str, Any]]]:
+    """The client and the ``/score`` items: what the sync and async entry points share."""
+    items = [to_item(s, t, e) for s, t, e in zip(solution_strs, ground_truths, extra_infos, strict=True)]
+    return _client(url, token, **_options(kwargs)), items
+
+
+def _score(client: ScoreClient, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        results = client.score(items)
+    except RemoteRewardError as exc:
+        results = _unscorable(exc, len(items))
+    return [_to_score(r) for r in results]
+
+
+async def _ascore(client: ScoreClient, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        results = await client.ascore(items)
+    except RemoteRewardError as exc:
+        results = _unscorable(exc, len(items))
+    return [_to_score(r) for r in results]
 
 
 def compute_score(
@@ -80,10 +135,13 @@ def compute_score(
     url: str | None = None,
     token: str | None = None,
     **kwargs: Any,
-) -> dict[str, float]:
-    """One response, synchronously (retried; see :class:`~pbrlsvr.server.client.ScoreClient`)."""
-    client = _client(url, token, **_options(kwargs))
-    return _to_score(client.score([to_item(solution_str, ground_truth, extra_info)])[0])
+) -> dict[str, Any]:
+    """One response, synchronously (retried; see :class:`~pbrlsvr.server.client.ScoreClient`).
+
+    An unscorable sample gives ``{"score": 0.0, "error": ...}``; an unreachable or refusing
+    service raises :class:`~pbrlsvr.server.client.RemoteRewardError` (module docstring).
+    """
+    return _score(*_request([solution_str], [ground_truth], [extra_info], url, token, kwargs))[0]
 
 
 async def compute_score_async(
@@ -95,10 +153,9 @@ async def compute_score_async(
     url: str | None = None,
     token: str | None = None,
     **kwargs: Any,
-) -> dict[str, float]:
-    """One response, as a coroutine (verl's reward loop awaits it)."""
-    client = _client(url, token, **_options(kwargs))
-    return _to_score((await client.ascore([to_item(solution_str, ground_truth, extra_info)]))[0])
+) -> dict[str, Any]:
+    """One response, as a coroutine (verl's reward loop awaits it); errors as :func:`compute_score`."""
+    return (await _ascore(*_request([solution_str], [ground_truth], [extra_info], url, token, kwargs)))[0]
 
 
 def compute_score_batch(
@@ -110,14 +167,13 @@ def compute_score_batch(
     url: str | None = None,
     token: str | None = None,
     **kwargs: Any,
-) -> list[dict[str, float]]:
-    """A whole batch in one request (verl's ``batch`` reward manager)."""
+) -> list[dict[str, Any]]:
+    """A whole batch in one request (verl's ``batch`` reward manager); errors per item as
+    :func:`compute_score` (a bad item scores 0.0 with ``error``, the others are scored)."""
     solutions = list(solution_strs or [])
     truths = list(ground_truths) if ground_truths is not None else [None] * len(solutions)
     extras = list(extra_infos) if extra_infos is not None else [None] * len(solutions)
-    items = [to_item(s, t, e) for s, t, e in zip(solutions, truths, extras, strict=True)]
-    client = _client(url, token, **_options(kwargs))
-    return [_to_score(r) for r in client.score(items)]
+    return _score(*_request(solutions, truths, extras, url, token, kwargs))
 
 
 def _options(kwargs: Mapping[str, Any]) -> dict[str, Any]:
