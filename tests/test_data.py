@@ -197,6 +197,62 @@ def test_canonical_number() -> None:
     assert gsm8k_final_answer("no final line") is None
 
 
+def _head(src: Path, dst: Path, n: int) -> None:
+    dst.write_bytes(b"\n".join(src.read_bytes().split(b"\n")[:n]) + b"\n")
+
+
+def test_each_format_loads_the_same_from_a_folder_and_from_its_file(tmp_path: Path) -> None:
+    """Folders and files share one loader per format; a GSM8K folder reads its <split>.jsonl."""
+    for fmt, name, src in [
+        ("mgsm", "mgsm_de.tsv", mgsm_dir() / "mgsm_de.tsv"),
+        ("msvamp", "msvamp_de.jsonl", msvamp_dir() / "msvamp_de.jsonl"),
+    ]:
+        folder = tmp_path / fmt
+        folder.mkdir()
+        _head(src, folder / name, 4)
+        from_folder = load_problems(str(folder))
+        assert len(from_folder) >= 3 and {p.lang for p in from_folder} == {"de"}
+        assert _sans_source(from_folder) == _sans_source(load_problems(str(folder / name)))
+        assert from_folder == load_problems(str(folder), format=fmt)
+
+    translated = tmp_path / "translated"
+    translated.mkdir()
+    rows = [
+        {
+            "question_en": "Tom has 2 apples and buys 3. How many?",
+            "question": "Tom hat 2 Äpfel und kauft 3.",
+            "lang": "de",
+            "answer": "5",
+        },
+        {
+            "question_en": "A box holds 4 pens. How many in 2 boxes?",
+            "question": "Eine Schachtel hat 4 Stifte.",
+            "lang": "de",
+            "answer": "8",
+        },
+    ]
+    (translated / "train_de.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    from_folder = load_problems(str(translated))
+    assert [p.gold for p in from_folder] == ["5", "8"]
+    assert _sans_source(from_folder) == _sans_source(load_problems(str(translated / "train_de.jsonl")))
+
+    gsm = tmp_path / "gsm8k"
+    gsm.mkdir()
+    _head(gsm8k_mgsm_test(), gsm / "test.jsonl", 3)
+    lines = gsm8k_mgsm_test().read_bytes().split(b"\n")
+    (gsm / "train.jsonl").write_bytes(b"\n".join(lines[3:5]) + b"\n")
+    test = load_problems(str(gsm))  # the default split is test
+    assert [p.id for p in test] == ["gsm8k-test-0000", "gsm8k-test-0001", "gsm8k-test-0002"]
+    assert _sans_source(test) == _sans_source(load_problems(str(gsm / "test.jsonl")))
+    train = load_problems(str(gsm), split="train", format="gsm8k")
+    assert [p.id for p in train] == ["gsm8k-train-0000", "gsm8k-train-0001"]
+    assert _sans_source(train) == _sans_source(load_problems(str(gsm / "train.jsonl"), format="gsm8k"))
+    with pytest.raises(DataError, match="as 'csv'"):
+        load_problems(str(gsm), format="csv")  # not a dataset format: the folder error, unchanged
+
+
 # --- shared data (development only) -----------------------------------------------------------
 
 

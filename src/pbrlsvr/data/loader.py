@@ -83,6 +83,24 @@ def _builtin(name: str, cfg: DataConfig, issues: Issues) -> list[Problem]:
     return load_gsm8k(issues=issues)
 
 
+def _load_format(fmt: str, path: Path, cfg: DataConfig, issues: Issues) -> list[Problem] | None:
+    """Load ``path``, a file or a folder, as the dataset format ``fmt`` (``mgsm``, ``msvamp``,
+    ``translated``, ``gsm8k``); ``None`` when ``fmt`` is none of them. A GSM8K folder is read from
+    its ``<split>.jsonl`` (``test`` by default)."""
+    if fmt == "mgsm":
+        return load_mgsm(path, langs=cfg.langs, link_english=cfg.link_english, issues=issues)
+    if fmt == "msvamp":
+        return load_msvamp(path, langs=cfg.langs, issues=issues)
+    if fmt == "translated":
+        return load_gsm8k_translated(path, langs=cfg.langs, split=cfg.split, issues=issues)
+    if fmt == "gsm8k":
+        if path.is_dir():
+            split = cfg.split or "test"
+            return load_gsm8k(path / f"{split}.jsonl", split=split, issues=issues)
+        return load_gsm8k(path, split=cfg.split, issues=issues)
+    return None
+
+
 def _folder(path: Path, cfg: DataConfig, issues: Issues) -> list[Problem]:
     fmt = cfg.format
     names = sorted(p.name for p in path.iterdir() if p.is_file())
@@ -95,15 +113,9 @@ def _folder(path: Path, cfg: DataConfig, issues: Issues) -> list[Problem]:
             fmt = "translated"
         elif f"{cfg.split or 'test'}.jsonl" in names:
             fmt = "gsm8k"
-    if fmt == "mgsm":
-        return load_mgsm(path, langs=cfg.langs, link_english=cfg.link_english, issues=issues)
-    if fmt == "msvamp":
-        return load_msvamp(path, langs=cfg.langs, issues=issues)
-    if fmt == "translated":
-        return load_gsm8k_translated(path, langs=cfg.langs, split=cfg.split, issues=issues)
-    if fmt == "gsm8k":
-        split = cfg.split or "test"
-        return load_gsm8k(path / f"{split}.jsonl", split=split, issues=issues)
+    problems = _load_format(fmt, path, cfg, issues)
+    if problems is not None:
+        return problems
     shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
     raise DataError(
         f"cannot load the folder {path} as {fmt!r}: expected mgsm_<lang>.tsv, msvamp_<lang>.jsonl, "
@@ -131,14 +143,9 @@ def _file(path: Path, cfg: DataConfig, issues: Issues) -> list[Problem]:
                 fmt = "translated"
             elif keys == {"question", "answer"}:
                 fmt = "gsm8k"
-    if fmt == "mgsm":
-        return load_mgsm(path, langs=cfg.langs, link_english=cfg.link_english, issues=issues)
-    if fmt == "msvamp":
-        return load_msvamp(path, langs=cfg.langs, issues=issues)
-    if fmt == "translated":
-        return load_gsm8k_translated(path, langs=cfg.langs, split=cfg.split, issues=issues)
-    if fmt == "gsm8k":
-        return load_gsm8k(path, split=cfg.split, issues=issues)
+    problems = _load_format(fmt, path, cfg, issues)
+    if problems is not None:
+        return problems
     if fmt == "hf":
         raise DataError(f"data.format is 'hf' but {path} is a local file; use jsonl, csv or parquet")
     table_fmt = fmt if fmt in ("jsonl", "csv", "parquet") else "auto"
