@@ -25,6 +25,7 @@ from pbrlsvr.data import (
     read_example_model_solutions,
 )
 from pbrlsvr.data import hf as hf_module
+from pbrlsvr.data.readers import ParallelRow, parallel_mismatch
 from pbrlsvr.data.resources import data_dir, gsm8k_mgsm_test, mgsm_dir, msvamp_dir
 from pbrlsvr.errors import ConfigError, DataError
 from pbrlsvr.languages import MGSM_LANGS, MSVAMP_LANGS
@@ -463,6 +464,41 @@ def test_mgsm_rows_out_of_order_are_caught(tmp_path: Path) -> None:
     folder = _mgsm_folder(tmp_path, de)
     with pytest.raises(DataError, match=r"mgsm_de\.tsv:1: gold 3 differs from mgsm_en\.tsv line 1 gold 18"):
         load_mgsm(folder, langs=["de"])
+
+
+def test_parallel_mismatch_checks_a_row_against_the_english_row_of_its_index() -> None:
+    english = {0: ParallelRow(0, 1, "Tom has 2 apples.", "2"), 1: ParallelRow(1, 2, "Ann has 3 pens.", "3")}
+    assert parallel_mismatch(english, "de", 0, "2") == (english[0], None)
+    assert parallel_mismatch(english, "de", 0, "3") == (english[0], "gold")
+    assert parallel_mismatch(english, "fr", 1, "3", query="ann  has 3 pens.") == (english[1], "English query")
+    assert parallel_mismatch(english, "fr", 1, "3", query=" Ann has\n3 pens. ") == (english[1], None)
+    assert parallel_mismatch(english, "fr", 1, "4", query="other") == (english[1], "gold")  # gold first
+    assert parallel_mismatch(english, "en", 0, "99") == (english[0], None)  # English is not checked
+    assert parallel_mismatch(english, "de", 7, "2") == (None, None)  # no English row
+    assert parallel_mismatch(None, "de", 0, "2") == (None, None)
+
+
+def test_parallel_mismatch_messages_are_each_formats_own(tmp_path: Path) -> None:
+    de = (mgsm_dir() / "mgsm_de.tsv").read_bytes().split(b"\n")[:3]
+    de[0], de[1] = de[1], de[0]
+    with pytest.warns(DataWarning, match="skipped 2"):
+        report = load_problems_with_report(str(_mgsm_folder(tmp_path, de)), langs=["de"], on_error="skip")
+    assert report.issues[0].reason == (
+        "gold 3 differs from mgsm_en.tsv line 1 gold 18 (are the language files in the same row order?)"
+    )
+    folder = tmp_path / "msvamp"
+    folder.mkdir()
+    en = (msvamp_dir() / "msvamp_en.jsonl").read_bytes().split(b"\n")[:2]
+    fr = [json.loads(x) for x in (msvamp_dir() / "msvamp_fr.jsonl").read_bytes().split(b"\n")[:2]]
+    fr[1]["query"] = "a different english question"  # same gold, another English query
+    (folder / "msvamp_en.jsonl").write_bytes(b"\n".join(en) + b"\n")
+    _write_jsonl(folder / "msvamp_fr.jsonl", fr)
+    with pytest.warns(DataWarning, match="skipped 1"):
+        report = load_problems_with_report(str(folder), langs=["fr"], on_error="skip")
+    assert [p.id for p in report.problems] == ["msvamp-0000"]
+    assert report.issues[0].reason == (
+        "English query differs from msvamp_en.jsonl:2 (are the language files in the same line order?)"
+    )
 
 
 def test_malformed_jsonl_rows(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,13 @@ from pbrlsvr.data.hf import load_hf_rows, require_columns
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import (
     DuplicateGuard,
+    ParallelRow,
     canonical_number,
     iter_jsonl,
     iter_lines,
     lang_files,
     lang_from_name,
+    parallel_mismatch,
     select_langs,
 )
 from pbrlsvr.data.report import Issues, OnError
@@ -43,16 +44,8 @@ logger = logging.getLogger("pbrlsvr.data")
 MGSM_HF_ID = "juletxara/mgsm"
 
 
-@dataclass(frozen=True)
-class _Row:
-    index: int  # 0-based position: the parallel id
-    number: int  # 1-based line (TSV) or row (HF) number, for messages
-    question: str
-    gold: str
-
-
-def _read_tsv(file: Path, issues: Issues) -> list[_Row]:
-    rows: list[_Row] = []
+def _read_tsv(file: Path, issues: Issues) -> list[ParallelRow]:
+    rows: list[ParallelRow] = []
     for line in iter_lines(file, issues):
         fields = line.text.split("\t")
         if len(fields) != 2:
@@ -68,14 +61,14 @@ def _read_tsv(file: Path, issues: Issues) -> list[_Row]:
         if gold is None:
             issues.add(file, line.number, f"answer {answer.strip()!r} is not a number")
             continue
-        rows.append(_Row(line.index, line.number, question, gold))
+        rows.append(ParallelRow(line.index, line.number, question, gold))
     return rows
 
 
 def _assemble(
     lang: str,
-    rows: Iterable[_Row],
-    english: dict[int, _Row] | None,
+    rows: Iterable[ParallelRow],
+    english: dict[int, ParallelRow] | None,
     links: dict[int, tuple[str, str]],
     *,
     where: str,
@@ -88,8 +81,8 @@ def _assemble(
     """Rows of one language → Problems, checked against the English row of the same index."""
     out: list[Problem] = []
     for row in rows:
-        en = english.get(row.index) if english is not None else None
-        if en is not None and lang != "en" and en.gold != row.gold:
+        en, differs = parallel_mismatch(english, lang, row.index, row.gold)
+        if differs is not None and en is not None:
             issues.add(
                 where,
                 row.number,
@@ -117,7 +110,7 @@ def _assemble(
     return out
 
 
-def _link(english: dict[int, _Row] | None, index: EnglishIndex | None) -> dict[int, tuple[str, str]]:
+def _link(english: dict[int, ParallelRow] | None, index: EnglishIndex | None) -> dict[int, tuple[str, str]]:
     """English MGSM row index → (GSM8K id, worked solution), by English question text."""
     if english is None or index is None:
         return {}
@@ -178,7 +171,7 @@ def load_mgsm(
             raise DataError(f"MGSM data not found: {target}")
 
     en_file = files.get("en") or (folder / "mgsm_en.tsv")
-    english: dict[int, _Row] | None = None
+    english: dict[int, ParallelRow] | None = None
     if en_file.is_file():
         english = {r.index: r for r in _read_tsv(en_file, issues)}
         if "en" in files:
@@ -340,10 +333,10 @@ def load_mgsm_hf(
     wanted = list(langs) if langs else list(MGSM_LANGS)
     source = f"hf:{dataset_id}"
 
-    def read(lang: str) -> tuple[str, list[_Row]]:
+    def read(lang: str) -> tuple[str, list[ParallelRow]]:
         table = load_hf_rows(dataset_id, lang, split)
         require_columns(table, {"question": "question", "gold": "answer_number"})
-        rows: list[_Row] = []
+        rows: list[ParallelRow] = []
         for i, rec in enumerate(table):
             question, gold = rec.get("question"), canonical_number(rec.get("answer_number"))
             if not isinstance(question, str) or not question.strip():
@@ -356,7 +349,7 @@ def load_mgsm_hf(
                     unit="row",
                 )
             else:
-                rows.append(_Row(i, i + 1, question, gold))
+                rows.append(ParallelRow(i, i + 1, question, gold))
         issues.check_file_not_empty(table.name, len(rows))
         return table.name, rows
 

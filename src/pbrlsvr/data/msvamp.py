@@ -15,11 +15,12 @@ from typing import Any
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import (
     Line,
+    ParallelRow,
     canonical_number,
     iter_jsonl,
     lang_files,
     lang_from_name,
-    normalize_ws,
+    parallel_mismatch,
     select_langs,
 )
 from pbrlsvr.data.report import Issues, OnError
@@ -84,28 +85,27 @@ def load_msvamp(
 
     en_file = files.get("en") or folder / "msvamp_en.jsonl"
     en_rows = _read(en_file, issues) if en_file.is_file() else None
-    english = {line.index: (line, q, gold) for line, q, gold, _ in en_rows} if en_rows is not None else None
+    english = (
+        {line.index: ParallelRow(line.index, line.number, q, gold) for line, q, gold, _ in en_rows}
+        if en_rows is not None
+        else None
+    )
 
     problems: list[Problem] = []
     for lang, file in files.items():
         rows = en_rows if lang == "en" and en_rows is not None else _read(file, issues)
         for line, question, gold, rec in rows:
-            en = english.get(line.index) if english is not None else None
             query = rec.get("query") if isinstance(rec.get("query"), str) else None
-            if en is not None and lang != "en":
-                en_line, en_question, en_gold = en
-                if en_gold != gold or (
-                    query is not None and normalize_ws(query) != normalize_ws(en_question)
-                ):
-                    what = "gold" if en_gold != gold else "English query"
-                    issues.add(
-                        file,
-                        line.number,
-                        f"{what} differs from {en_file.name}:{en_line.number} "
-                        "(are the language files in the same line order?)",
-                    )
-                    continue
-            question_en = en[1] if en is not None else (question if lang == "en" else query)
+            en, differs = parallel_mismatch(english, lang, line.index, gold, query=query)
+            if differs is not None and en is not None:
+                issues.add(
+                    file,
+                    line.number,
+                    f"{differs} differs from {en_file.name}:{en.number} "
+                    "(are the language files in the same line order?)",
+                )
+                continue
+            question_en = en.question if en is not None else (question if lang == "en" else query)
             problems.append(
                 Problem(
                     id=f"msvamp-{line.index:04d}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -226,3 +226,43 @@ def select_langs(available: dict[str, Path], langs: list[str] | None, what: str)
             f"available: {', '.join(available) or 'none'}"
         )
     return {lang: available[lang] for lang in langs}
+
+
+# --- parallel files ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParallelRow:
+    """A row of a parallel dataset (MGSM, MSVAMP), where row ``index`` of every language's file is
+    the same problem and its id."""
+
+    index: int  # 0-based position among the file's rows: the parallel id
+    number: int  # 1-based line (file) or row (HF table) number, for messages
+    question: str
+    gold: str
+
+
+def parallel_mismatch(
+    english: Mapping[int, ParallelRow] | None,
+    lang: str,
+    index: int,
+    gold: str,
+    *,
+    query: str | None = None,
+) -> tuple[ParallelRow | None, str | None]:
+    """Check a row against the English row with the same index (the same parallel id).
+
+    Returns the English row (``None`` when there is none) and what disagrees with it: ``"gold"``
+    (the gold answers differ), ``"English query"`` (the row's own English ``query`` differs from
+    the English question, whitespace aside; checked only when ``query`` is given), or ``None``.
+    English rows and rows without an English counterpart are not checked. A disagreement means
+    the language files are not in the same order: the caller reports the row and skips it.
+    """
+    en = english.get(index) if english is not None else None
+    if en is None or lang == "en":
+        return en, None
+    if en.gold != gold:
+        return en, "gold"
+    if query is not None and normalize_ws(query) != normalize_ws(en.question):
+        return en, "English query"
+    return en, None
