@@ -461,7 +461,9 @@ def demo_command(
     summary = run_demo(cfg, log=lambda msg: console.print(msg, highlight=False))
     console.print(f"\n[bold]before[/] (macro over {', '.join(cfg.langs)}): {summary['before']}")
     console.print(f"[bold]after[/]: {summary['after']}")
-    console.print(f"reports: {', '.join(summary['reports'])}; comparison: {summary['compare']}")
+    console.print(f"evaluation reports: {', '.join(summary['eval_reports'])}")
+    console.print(f"plots: {', '.join(summary['plots'])}")
+    console.print(f"[bold green]report:[/] {summary['report']} (and {summary['report_json']})")
 
 
 # --- train -----------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class DemoConfig(StrictModel):
 
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the demo; returns the summary written to ``<output>/summary.json``."""
+    from pbrlsvr.demo_report import build_demo_report
     from pbrlsvr.evaluation.compare import compare_runs, render_compare_markdown
     from pbrlsvr.evaluation.config import EvalConfig
     from pbrlsvr.evaluation.runner import evaluate
@@ -107,8 +108,12 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
                 "prompt": {"style": "train"},
             },
         )
-        return evaluate(ecfg).report
+        result = evaluate(ecfg)
+        work[name] = result.generated
+        return result.report
 
+    # What each step actually computed in this call (a re-run of a finished demo computes nothing).
+    work: dict[str, Any] = {"pivot": (stats.get("generation") or {}).get("generated", 0), "train_steps": 0}
     log(f"[2/5] eval before: {cfg.policy} on MGSM {langs} × {cfg.eval_problems}")
     before = run_eval(cfg.policy, "eval_before")
 
@@ -133,21 +138,36 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
                 "resume": (out / "train").is_dir(),
             },
         )
-        train(tcfg)
+        res = train(tcfg)
+        work["train_steps"] = res.steps - _checkpoint_step(res.resumed_from)
 
     log(f"[4/5] eval after: the trained policy ({final})")
     after = run_eval(str(final), "eval_after")
 
-    log("[5/5] compare")
+    log("[5/5] compare and report")
     comparison = compare_runs(out / "eval_before", out / "eval_after")
     (out / "compare.md").write_text(render_compare_markdown(comparison), encoding="utf-8")
+    report = build_demo_report(
+        out,
+        settings=cfg.model_dump(mode="json"),
+        pivot={**stats, "rows": n_refs},
+        before=before,
+        after=after,
+        comparison=comparison,
+        metrics_path=out / "train" / "metrics.jsonl",
+    )
     summary = {
+        "report": str(out / "report.md"),
+        "report_json": str(out / "report.json"),
+        "plots": [str(out / rel) for rel in report["plots"].values()],
+        "computed": work,
         "references": n_refs,
+        "pivot_accuracy": acc,
         "before": _headline(before),
         "after": _headline(after),
         "macro_delta": comparison.get("macro"),
         "train_metrics": str(out / "train" / "metrics.jsonl"),
-        "reports": [str(out / "eval_before" / "report.md"), str(out / "eval_after" / "report.md")],
+        "eval_reports": [str(out / "eval_before" / "report.md"), str(out / "eval_after" / "report.md")],
         "compare": str(out / "compare.md"),
         "config": cfg.model_dump(mode="json"),
     }
@@ -155,6 +175,14 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
         json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
     )
     return summary
+
+
+def _checkpoint_step(checkpoint: str | None) -> int:
+    """The global step a ``checkpoint-N`` folder holds (0 for none)."""
+    if not checkpoint:
+        return 0
+    tail = Path(checkpoint).name.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _headline(report: dict[str, Any]) -> dict[str, Any]:

@@ -125,3 +125,47 @@ def plot_compare(result: Mapping[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_before_after(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    path: Path,
+    metrics: Sequence[str] = ("accuracy", "language_consistency"),
+    names: tuple[str, str] = ("before", "after"),
+) -> Path:
+    """One panel per metric: each language's value in two reports side by side, with intervals.
+
+    The demo's "did training help, and did it keep the language" picture: accuracy alone hides the
+    drift to English, so language consistency sits next to it.
+    """
+    plt = _pyplot()
+    langs = [lang for lang in before["languages"] if lang in after["languages"]]
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(max(6.0, 0.9 * len(langs) + 2) * len(metrics) / 1.4, 4)
+    )
+    axes = [axes] if len(metrics) == 1 else list(axes)
+    for ax, m in zip(axes, metrics, strict=True):
+        for j, (name, report) in enumerate(zip(names, (before, after), strict=True)):
+            vals = [report["languages"][lang].get(m) for lang in langs]
+            cis = [report["languages"][lang].get(f"{m}_ci") for lang in langs]
+            xs = [i + (j - 0.5) * 0.4 for i in range(len(langs))]
+            ax.bar(
+                xs,
+                [100 * v if v is not None else 0.0 for v in vals],
+                0.4,
+                yerr=_errors(vals, cis),
+                capsize=2,
+                label=name,
+            )
+        ax.set_xticks(range(len(langs)))
+        ax.set_xticklabels(langs)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("%")
+        ax.set_title(LABELS[m], fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,116 @@
+"""The end-to-end demo: pivot → eval → GRPO → eval → report, and a re-run that recomputes nothing.
+
+The fast test runs the whole flow with a tiny random model saved as a folder (it stands in for both
+the pivot and the policy; the reward uses the real packaged encoder and lingua). The slow test runs
+the README's command, shrunk, on the packaged SmolLM2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pbrlsvr.config import load_config
+from pbrlsvr.demo import DemoConfig, run_demo
+from pbrlsvr.errors import DataError
+
+
+def _tiny_folder(folder: Path) -> str:
+    from tests.test_train import tiny_causal_lm
+
+    model, tok = tiny_causal_lm()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def _check_report(out: Path, langs: list[str]) -> dict:
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    md = (out / "report.md").read_text(encoding="utf-8")
+    for rel in report["plots"].values():
+        png = out / rel
+        assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG", rel
+        assert f"]({rel})" in md  # every plot is shown in the report
+    assert set(report["plots"]) == {"training_curves", "before_after", "compare"}
+    assert set(report["compare"]["languages"]) == set(langs)
+    for lang in langs:
+        assert f"| {lang} (n=" in md
+        for when in ("before", "after"):
+            row = report[when]["languages"][lang]
+            assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["language_consistency"] <= 1.0
+    # the training section holds the combined reward and components as logged per step
+    assert "reward" in report["training"]["series"]
+    assert {"semantic", "answer", "language"} <= set(report["training"]["series"])
+    return report
+
+
+def test_demo_runs_end_to_end_and_a_rerun_recomputes_nothing(tmp_path: Path) -> None:
+    model = _tiny_folder(tmp_path / "tiny")
+    cfg = load_config(
+        DemoConfig,
+        overrides={
+            "output": str(tmp_path / "demo"),
+            "pivot": model,
+            "policy": model,
+            "langs": ["de", "sw"],
+            "train_problems": 2,
+            "pivot_samples": 1,
+            "keep": "all",  # a random pivot never matches gold
+            "eval_problems": 2,
+            "steps": 2,
+            "max_new_tokens": 16,
+            "train_completion_tokens": 16,
+        },
+    )
+    lines: list[str] = []
+    summary = run_demo(cfg, log=lines.append)
+    out = cfg.output
+    assert summary["computed"] == {"pivot": 2, "train_steps": 2, "eval_before": 4, "eval_after": 4}
+    assert summary["report"] == str(out / "report.md")
+    _check_report(out, ["de", "sw"])
+    assert (out / "train" / "final" / "adapter_config.json").is_file()  # LoRA adapter
+    metrics = [json.loads(x) for x in (out / "train" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in metrics if "loss" in r] == [1, 2]
+
+    again = run_demo(cfg, log=lines.append)
+    assert again["computed"] == {"pivot": 0, "train_steps": 0, "eval_before": 0, "eval_after": 0}
+    assert any("already finished" in line for line in lines)
+    assert again["before"] == summary["before"] and again["after"] == summary["after"]
+
+
+def test_demo_with_no_usable_reference_says_what_to_change(tmp_path: Path) -> None:
+    model = _tiny_folder(tmp_path / "tiny")
+    cfg = load_config(
+        DemoConfig,
+        overrides={
+            "output": str(tmp_path / "demo"),
+            "pivot": model,
+            "policy": model,
+            "langs": ["sw"],
+            "train_problems": 2,
+            "pivot_samples": 1,
+            "max_new_tokens": 16,
+        },
+    )  # keep=agree_with_gold: a random pivot agrees with gold on nothing
+    with pytest.raises(DataError, match="keep=all"):
+        run_demo(cfg, log=lambda _: None)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_demo_command_on_the_packaged_models(tmp_path: Path) -> None:
+    """The README's main command, shrunk: SmolLM2 as pivot and policy, 2 languages, 1 step."""
+    from typer.testing import CliRunner
+
+    from pbrlsvr.cli import app
+
+    out = tmp_path / "demo"
+    args = ["demo", "-o", str(out), "--pivot", "smollm2-135m-instruct", "--policy", "smollm2-135m-instruct"]
+    args += ["--langs", "de,sw", "--steps", "1", "--set", "train_problems=2", "--set", "eval_problems=2"]
+    args += ["--set", "max_new_tokens=96", "--set", "train_completion_tokens=32", "--set", "keep=all"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "report:" in result.output.splitlines()[-1] and str(out / "report.md") in result.output
+    _check_report(out, ["de", "sw"])
