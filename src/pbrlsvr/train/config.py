@@ -20,6 +20,31 @@ class LoraSettings(StrictModel):
     target_modules: list[str] | str = Field("all-linear", description="peft target_modules")
 
 
+class SignalFilterSettings(StrictModel):
+    """Drop, before training, the prompts on which GRPO would learn nothing.
+
+    GRPO's advantage is a completion's reward minus its group's mean: a prompt whose
+    ``num_generations`` completions all get the same reward (all right, all wrong, all in the wrong
+    language) contributes no gradient, only generation time. With ``enabled: true``,
+    ``pbrlsvr train`` samples each prompt's group once with the initial policy, scores it with the
+    training reward and keeps only rows whose group reward std reaches ``min_std``
+    (:mod:`pbrlsvr.train.signal_filter`; decisions in ``<output_dir>/signal_filter.jsonl``).
+    """
+
+    enabled: bool = Field(
+        False, description="sample and score every prompt once before training; drop no-signal ones"
+    )
+    min_std: float = Field(
+        1e-6,
+        gt=0,
+        allow_inf_nan=False,
+        description="keep a prompt when its group's reward std (ddof=1, as TRL) is at least this (> 0)",
+    )
+    batch_size: int = Field(
+        16, ge=1, description="completions per generate call while sampling (rows = prompt × sample)"
+    )
+
+
 class TrainConfig(StrictModel):
     """GRPO on TRL's ``GRPOTrainer`` with the PB-RLSVR reward.
 
@@ -62,6 +87,10 @@ class TrainConfig(StrictModel):
     vllm_mode: Literal["colocate", "server"] = "colocate"
     log_completions: bool = False
     resume: bool = Field(False, description="continue from the last checkpoint in output_dir")
+    filter_no_signal: SignalFilterSettings = Field(
+        default_factory=SignalFilterSettings,
+        description="drop prompts whose sampled group all got the same reward (no GRPO signal)",
+    )
 
     _check_langs = field_validator("langs", mode="before")(validate_langs)
 

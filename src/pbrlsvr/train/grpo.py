@@ -2,7 +2,9 @@
 
 What this adds to a plain TRL script: models by offline alias / GGUF / folder / HF id, LoRA from the
 config, the reward's components logged one by one, metrics per step as JSONL, the resolved config
-beside the outputs, and ``resume`` from the last checkpoint of a killed run.
+beside the outputs, ``resume`` from the last checkpoint of a killed run, and optionally
+(``filter_no_signal``) the prompts that give GRPO no signal dropped before training
+(:mod:`pbrlsvr.train.signal_filter`).
 """
 
 from __future__ import annotations
@@ -123,6 +125,14 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
         from pbrlsvr.models import load_model
 
         model, tokenizer = load_model(cfg.model)
+    args = grpo_args(cfg, weights)
+    if cfg.filter_no_signal.enabled:
+        from pbrlsvr.train.signal_filter import filter_no_signal
+
+        # Main process first: it samples and writes signal_filter.jsonl; the other ranks then only
+        # read the finished file, so every rank trains on the same rows.
+        with args.main_process_first(local=False, desc="signal filter"):
+            rows = filter_no_signal(rows, cfg, reward, model=model, tokenizer=tokenizer).rows
     peft_config = None
     if cfg.lora.enabled:
         peft_config = LoraConfig(
@@ -135,7 +145,7 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=funcs,
-        args=grpo_args(cfg, weights),
+        args=args,
         train_dataset=to_dataset(rows),
         processing_class=tokenizer,
         peft_config=peft_config,
