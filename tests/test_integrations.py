@@ -15,6 +15,8 @@ from pbrlsvr.config import RewardConfig
 from pbrlsvr.integrations import remote_verl
 from pbrlsvr.integrations import verl as verl_adapter
 from pbrlsvr.integrations.trl import PBRLSVRReward, completion_text, make_reward_funcs
+from pbrlsvr.integrations.verl_result import VERL_KEYS, failed, scored
+from pbrlsvr.prompts import build_messages
 from pbrlsvr.rewards.reward import Reward
 from pbrlsvr.server.client import RemoteRewardError, ScoreClient
 from tests.hash_encoder import HashEncoder
@@ -79,7 +81,7 @@ def test_trl_normalize_then_sum_components(reward: Reward) -> None:
 
 
 def test_verl_compute_score_and_export(
-    tmp_path: Path, reward: Reward, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, reward: Reward, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(verl_adapter, "_reward", reward)
     rows = [
@@ -100,14 +102,20 @@ def test_verl_compute_score_and_export(
     first = df.iloc[0]
     assert first["reward_model"]["ground_truth"] == "11"
     assert first["extra_info"]["reference"] == REF and first["extra_info"]["lang"] == "sw"
-    assert first["prompt"][0]["content"] == "Swali?"
+    # the prompt is the one TRL training builds (instruction naming the language + the question)
+    assert list(first["prompt"]) == build_messages("Swali?", "sw")
+    assert first["extra_info"]["question"] == "Swali?"
     info = dict(first["extra_info"])
     good = verl_adapter.compute_score("pbrlsvr", SW, "11", info)
     bad = verl_adapter.compute_score("pbrlsvr", SW_WRONG, "11", info)
     assert good["score"] == reward.score(SW, "sw", REF, reference_answer="11").reward
-    assert good["score"] > bad["score"] and "semantic" in good
-    broken = verl_adapter.compute_score("pbrlsvr", SW, "11", {"lang": "sw"})
-    assert broken["score"] == 0.0 and "reference" in broken["error"]
+    assert good["score"] > bad["score"] and good["semantic"] > 0 and good["failed"] == 0.0
+    # every sample, scored or not, has the same keys: verl appends each key's values per sample
+    assert tuple(good) == tuple(bad) == VERL_KEYS
+    with caplog.at_level("WARNING", logger="pbrlsvr.verl"):
+        broken = verl_adapter.compute_score("pbrlsvr", SW, "11", {"lang": "sw"})
+    assert broken["score"] == 0.0 and broken["failed"] == 1.0 and tuple(broken) == VERL_KEYS
+    assert "reference" in caplog.text
     with pytest.raises(ValueError, match="missing"):
         verl_adapter.verl_row({"id": "x", "lang": "sw"}, 0)
 
@@ -118,7 +126,7 @@ def test_verl_reward_config_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv(verl_adapter.CONFIG_ENV, str(cfg))
     monkeypatch.setattr(verl_adapter, "_reward", None)
     out = verl_adapter.compute_score("pbrlsvr", SW, "11", {"lang": "sw", "reference": REF})
-    assert out["score"] == 1.0 and set(out) == {"score", "answer", "gate"}
+    assert out["score"] == 1.0 and out["answer"] == 1.0 and out["semantic"] == 0.0  # weight 0 → 0
 
 
 # --- remote verl: the same error contract as the in-process compute_score ----------------------
@@ -187,33 +195,36 @@ def _both(*args: Any) -> list[dict[str, Any]]:
 def test_remote_verl_scores_like_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     _remote(monkeypatch, "ok")
     got, _ = _both("pbrlsvr", SW, "11", GOOD)
-    assert got == {"score": 0.75, "answer": 1.0, "semantic": 0.5, "gate": 1.0}
+    assert got == scored(0.75, {"answer": 1.0, "semantic": 0.5}, 1.0)
+    assert tuple(got) == VERL_KEYS and got["translation"] == 0.0 and got["failed"] == 0.0
 
 
 def test_remote_verl_unscorable_sample_scores_zero_with_the_reason(
-    reward: Reward, monkeypatch: pytest.MonkeyPatch
+    reward: Reward, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # One item alone: the service answers 422 ("no item could be scored"); not an exception.
     _remote(monkeypatch, "ok")
-    got, _ = _both("pbrlsvr", SW, "11", BAD)
-    assert got == {"score": 0.0, "error": "no item could be scored: item 0: unknown language 'xx'"}
+    with caplog.at_level("WARNING", logger="pbrlsvr.verl"):
+        got, _ = _both("pbrlsvr", SW, "11", BAD)
+    assert got == failed("x") and got["failed"] == 1.0
+    assert "no item could be scored: item 0: unknown language 'xx'" in caplog.text
     # Same keys as the in-process adapter on an unscorable sample.
     monkeypatch.setattr(verl_adapter, "_reward", reward)
-    assert (
-        set(got) == set(verl_adapter.compute_score("pbrlsvr", SW, "11", {"lang": "sw"})) == {"score", "error"}
-    )
+    assert tuple(got) == tuple(verl_adapter.compute_score("pbrlsvr", SW, "11", {"lang": "sw"})) == VERL_KEYS
     # In a batch, the bad item gets its own {"error"} and the others are scored.
     batch = remote_verl.compute_score_batch(
         ["pbrlsvr"] * 3, [SW, SW, SW], ["11"] * 3, [GOOD, BAD, GOOD], url="http://reward-host:8000"
     )
     assert [b["score"] for b in batch] == [0.75, 0.0, 0.75]
-    assert batch[1] == {"score": 0.0, "error": "unknown language 'xx'"}
+    assert [b["failed"] for b in batch] == [0.0, 1.0, 0.0]
     # A batch of bad items only: every item scores 0 with the service's reason.
-    batch = remote_verl.compute_score_batch(
-        ["pbrlsvr"] * 2, [SW, SW], ["11"] * 2, [BAD, BAD], url="http://reward-host:8000"
-    )
-    assert [b["score"] for b in batch] == [0.0, 0.0]
-    assert all("item 1: unknown language 'xx'" in b["error"] for b in batch)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pbrlsvr.verl"):
+        batch = remote_verl.compute_score_batch(
+            ["pbrlsvr"] * 2, [SW, SW], ["11"] * 2, [BAD, BAD], url="http://reward-host:8000"
+        )
+    assert [b["score"] for b in batch] == [0.0, 0.0] and [b["failed"] for b in batch] == [1.0, 1.0]
+    assert "item 1: unknown language 'xx'" in caplog.text
 
 
 @pytest.mark.parametrize(

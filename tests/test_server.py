@@ -28,6 +28,7 @@ import uvicorn
 
 from pbrlsvr.config import RewardConfig
 from pbrlsvr.integrations import remote_trl, remote_verl
+from pbrlsvr.integrations.verl_result import scored
 from pbrlsvr.rewards.reward import Reward
 from pbrlsvr.server.app import ScoringService, create_app
 from pbrlsvr.server.client import RemoteRewardError, ScoreClient
@@ -557,13 +558,15 @@ def test_trl_helpers_accept_the_reward_function(url: str) -> None:
     assert is_async_callable(fn) and get_callable_name(fn) == "pbrlsvr"
 
 
-def test_verl_compute_score_sync_async_and_batch(url: str, reference_reward: Reward) -> None:
+def test_verl_compute_score_sync_async_and_batch(
+    url: str, reference_reward: Reward, caplog: pytest.LogCaptureFixture
+) -> None:
     # the row shape pbrlsvr.integrations.verl.verl_row writes
     extra = {"index": 0, "id": "mgsm-0001", "lang": "sw", "reference": REF, "gold": "11"}
     want = reference_reward.score_batch(
         [{"response": SW, "lang": "sw", "reference": REF, "reference_answer": "11", "gold": "11"}]
     )[0]
-    want_dict = {"score": want.reward, **want.components, "gate": want.gate}
+    want_dict = scored(want.reward, want.components, want.gate)
     assert remote_verl.compute_score("pbrlsvr", SW, "11", extra, url=url) == want_dict
     got = asyncio.run(
         remote_verl.compute_score_async(
@@ -587,20 +590,21 @@ def test_verl_compute_score_sync_async_and_batch(url: str, reference_reward: Rew
     # an OpenRLHF-style JSON label as ground_truth works too
     label = json.dumps({"reference": REF, "reference_answer": "11", "lang": "sw", "gold": "11"})
     assert remote_verl.compute_score("x", SW, label, None, url=url) == want_dict
-    # an unscorable sample scores 0 with the service's reason (as in-process), it does not raise
-    for bad in (
-        remote_verl.compute_score("x", SW, "11", {**extra, "lang": "xx"}, url=url),
-        asyncio.run(remote_verl.compute_score_async("x", SW, "11", {**extra, "lang": "xx"}, url=url)),
-    ):
-        assert bad["score"] == 0.0 and set(bad) == {"score", "error"}
-        assert "unknown language" in bad["error"]
+    # an unscorable sample scores 0, failed=1, same keys (as in-process); the reason is logged
+    with caplog.at_level("WARNING", logger="pbrlsvr.verl"):
+        for bad in (
+            remote_verl.compute_score("x", SW, "11", {**extra, "lang": "xx"}, url=url),
+            asyncio.run(remote_verl.compute_score_async("x", SW, "11", {**extra, "lang": "xx"}, url=url)),
+        ):
+            assert bad["score"] == 0.0 and bad["failed"] == 1.0 and set(bad) == set(want_dict)
+    assert "unknown language" in caplog.text
     mixed = remote_verl.compute_score_batch(
         solution_strs=[SW, SW],
         ground_truths=["11", "11"],
         extra_infos=[extra, {**extra, "lang": "xx"}],
         url=url,
     )
-    assert mixed[0] == want_dict and mixed[1]["score"] == 0.0 and "unknown language" in mixed[1]["error"]
+    assert mixed[0] == want_dict and mixed[1]["score"] == 0.0 and mixed[1]["failed"] == 1.0
 
 
 def test_client_retries_then_reports_an_unreachable_service() -> None:

@@ -16,8 +16,9 @@ verl loads a custom reward function by path::
 * the legacy ``batch`` manager: ``compute_score(data_sources=, solution_strs=, ground_truths=,
   extra_infos=, **reward_kwargs)`` once per batch: :func:`compute_score_batch`.
 
-Each returns ``{"score": reward, "<component>": value, ..., "gate": g}`` like the in-process
-:mod:`pbrlsvr.integrations.verl`; verl uses ``score`` and logs the rest. Fields: the English
+Each returns the same keys as the in-process :mod:`pbrlsvr.integrations.verl`, for every sample
+(:mod:`pbrlsvr.integrations.verl_result`): ``score``, the six components, ``gate``, ``failed``;
+verl uses ``score`` and logs the rest. Fields: the English
 reference and the language come from ``extra_info`` (``reference``, ``lang``; also
 ``reference_answer``, ``gold``, ``question``); ``ground_truth`` is the reference's final answer,
 unless it is itself a JSON object (string or dict) with those keys, as in OpenRLHF's labels.
@@ -28,7 +29,7 @@ must not kill a long run, nor hide):
 
 * a sample the service cannot score (it answers ``{"error"}`` for the item, or 422 "no item could
   be scored" when every item of the request is bad: a missing reference, an unknown language)
-  scores ``{"score": 0.0, "error": "<the service's reason>"}``;
+  scores 0 with ``failed = 1.0``, and the service's reason is logged (logger ``pbrlsvr.verl``);
 * a service that cannot be reached or keeps failing after the client's retries (connection errors,
   timeouts, 429/502/503/504), or that refuses the request itself (401 wrong token, 413 too many
   items, 500 a bug), raises :class:`~pbrlsvr.server.client.RemoteRewardError`: a dead or
@@ -44,6 +45,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from pbrlsvr.integrations.verl_result import failed, scored
 from pbrlsvr.server.client import RemoteRewardError, ScoreClient
 
 _FIELDS = ("reference", "lang", "reference_answer", "gold", "question")
@@ -84,9 +86,8 @@ items); the service's reason follows."""
 
 def _to_score(result: Mapping[str, Any]) -> dict[str, Any]:
     if "error" in result:
-        return {"score": 0.0, "error": str(result["error"])}
-    components = {k: float(v) for k, v in result["components"].items()}
-    return {"score": float(result["reward"]), **components, "gate": float(result["gate"])}
+        return failed(str(result["error"]))
+    return scored(result["reward"], result["components"], result["gate"])
 
 
 def _unscorable(exc: RemoteRewardError, n: int) -> list[dict[str, Any]]:
@@ -138,7 +139,7 @@ def compute_score(
 ) -> dict[str, Any]:
     """One response, synchronously (retried; see :class:`~pbrlsvr.server.client.ScoreClient`).
 
-    An unscorable sample gives ``{"score": 0.0, "error": ...}``; an unreachable or refusing
+    An unscorable sample scores 0 with ``failed = 1.0``; an unreachable or refusing
     service raises :class:`~pbrlsvr.server.client.RemoteRewardError` (module docstring).
     """
     return _score(*_request([solution_str], [ground_truth], [extra_info], url, token, kwargs))[0]
@@ -169,7 +170,7 @@ def compute_score_batch(
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """A whole batch in one request (verl's ``batch`` reward manager); errors per item as
-    :func:`compute_score` (a bad item scores 0.0 with ``error``, the others are scored)."""
+    :func:`compute_score` (a bad item scores 0.0 with ``failed = 1.0``, the others are scored)."""
     solutions = list(solution_strs or [])
     truths = list(ground_truths) if ground_truths is not None else [None] * len(solutions)
     extras = list(extra_infos) if extra_infos is not None else [None] * len(solutions)

@@ -13,7 +13,8 @@ one ``pbrlsvr serve`` and use ``pbrlsvr.integrations.remote_verl`` instead.
 
 Rows (:func:`verl_row`): ``data_source``, ``prompt`` (chat messages), ``ability``,
 ``reward_model = {"style": "rule", "ground_truth": <reference answer>}``, ``extra_info`` with the
-English ``reference``, ``lang``, ``gold``, ``id`` and ``index``.
+English ``reference``, ``lang``, ``gold``, ``question`` (the target-language one), ``id`` and
+``index``. The prompt is the one TRL training builds (:func:`pbrlsvr.prompts.build_messages`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from pbrlsvr.config import RewardConfig, load_config, read_yaml
+from pbrlsvr.integrations.verl_result import failed, scored
+from pbrlsvr.prompts import build_messages
 from pbrlsvr.rewards.reward import Reward
 
 CONFIG_ENV = "PBRLSVR_REWARD_CONFIG"
@@ -54,10 +57,11 @@ def compute_score(
     extra_info: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """verl entry point: ``{"score": reward, <component>: value, ...}`` for one response.
+    """verl entry point: ``{"score": reward, <component>: value, "gate": g, "failed": 0.0}``.
 
-    ``extra_info`` must carry ``reference`` and ``lang`` (written by :func:`verl_row`); a sample
-    without them scores 0.0 with ``error`` set, rather than crashing a long run.
+    Every sample returns the same keys (:mod:`pbrlsvr.integrations.verl_result`). ``extra_info``
+    must carry ``reference`` and ``lang`` (written by :func:`verl_row`); a sample without them
+    scores 0.0 with ``failed = 1.0`` and the reason logged, rather than crashing a long run.
     """
     info = dict(extra_info or {})
     item = {
@@ -66,12 +70,13 @@ def compute_score(
         "reference": info.get("reference"),
         "reference_answer": ground_truth,
         "gold": info.get("gold"),
+        "question": info.get("question"),
     }
     try:
         result = _get_reward().score_batch([item])[0]
     except ValueError as exc:
-        return {"score": 0.0, "error": str(exc)}
-    return {"score": result.reward, **result.components, "gate": result.gate}
+        return failed(str(exc))
+    return scored(result.reward, result.components, result.gate)
 
 
 def verl_row(row: Mapping[str, Any], index: int, data_source: str = "pbrlsvr") -> dict[str, Any]:
@@ -81,7 +86,7 @@ def verl_row(row: Mapping[str, Any], index: int, data_source: str = "pbrlsvr") -
         raise ValueError(f"row {index}: missing {missing}")
     return {
         "data_source": data_source,
-        "prompt": [{"role": "user", "content": row["question"]}],
+        "prompt": build_messages(str(row["question"]), str(row["lang"])),  # as TRL training builds it
         "ability": "math",
         "reward_model": {"style": "rule", "ground_truth": str(row.get("reference_answer") or "")},
         "extra_info": {
@@ -90,6 +95,7 @@ def verl_row(row: Mapping[str, Any], index: int, data_source: str = "pbrlsvr") -
             "lang": row["lang"],
             "reference": row["reference"],
             "gold": None if row.get("gold") is None else str(row["gold"]),
+            "question": str(row["question"]),
         },
     }
 
