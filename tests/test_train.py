@@ -97,6 +97,7 @@ def test_grpo_runs_logs_components_and_resumes(tmp_path: Path, reward: Reward) -
         "rewards/pbrlsvr/mean",
     } <= keys
     assert (res.final_dir / "config.json").is_file()
+    assert (cfg.output_dir / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (cfg.output_dir / "config.yaml").is_file()
     assert (cfg.output_dir / "checkpoint-2").is_dir()
 
@@ -195,3 +196,33 @@ def test_trained_lora_adapter_loads_by_folder(tmp_path: Path, reward: Reward) ->
 
     with pytest.raises(ModelLoadError, match="base model"):
         load_model(str(res.final_dir))
+
+
+def test_training_curves_read_what_grpo_logged(tmp_path: Path) -> None:
+    from pbrlsvr.train.curves import plot_training_curves, read_metrics, reward_series
+
+    path = tmp_path / "metrics.jsonl"
+    lines = [
+        {"step": 1, "reward": 0.2, "rewards/pbrlsvr/mean": 0.2, "rewards/semantic/mean": 0.5, "loss": 0.1},
+        {
+            "step": 2,
+            "reward": 0.4,
+            "rewards/pbrlsvr/mean": 0.4,
+            "rewards/semantic/mean": 0.6,
+            "pbrlsvr/gate": 1,
+        },
+        {"step": 2, "reward": 0.5, "rewards/pbrlsvr/mean": 0.5, "rewards/semantic/mean": 0.7},  # resumed
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines) + '\n{"step": 3, "rew', encoding="utf-8")
+    series = reward_series(read_metrics(path))  # the cut-off last line of a killed run is skipped
+    assert series["reward"] == [(1, 0.2), (2, 0.5)]  # a step logged twice keeps its last value
+    assert series["semantic"] == [(1, 0.5), (2, 0.7)]
+    assert "pbrlsvr" not in series  # the combined reward under the preset's name is not drawn twice
+    assert series["pbrlsvr/gate"] == [(2, 1.0)]
+    png = plot_training_curves(path, tmp_path / "curves.png")
+    assert png is not None and png.read_bytes()[:4] == b"\x89PNG"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert plot_training_curves(empty, tmp_path / "none.png") is None
+    with pytest.raises(DataError, match="no training metrics"):
+        read_metrics(tmp_path / "missing.jsonl")

@@ -53,6 +53,16 @@ def _metrics_callback(path: Path) -> Any:
     return MetricsJSONL()
 
 
+def _plot_curves(metrics: Path, png: Path) -> None:
+    """``training_curves.png`` beside the run; a plotting failure never fails a finished run."""
+    from pbrlsvr.train.curves import plot_training_curves
+
+    try:
+        plot_training_curves(metrics, png)
+    except Exception as exc:  # the model is saved; a missing plot is only a warning
+        logger.warning("could not plot %s: %s", png, exc)
+
+
 def grpo_args(cfg: TrainConfig, reward_weights: list[float]) -> Any:
     """TRL ``GRPOConfig`` from our config (every field we set is written here, nowhere else)."""
     from trl import GRPOConfig
@@ -156,4 +166,6 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
     trainer.save_model(str(final))
     if tokenizer is not None:
         tokenizer.save_pretrained(str(final))
+    if trainer.is_world_process_zero():
+        _plot_curves(metrics, out / "training_curves.png")
     return TrainResult(out, final, trainer.state.global_step, metrics, resumed_from)
