@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--langs", default="en,de,sw,zh", help="MGSM languages")
     parser.add_argument("--per-lang", type=int, default=16, help="problems per language (4 x 16 = 64)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--keep", type=Path, default=None, help="keep both runs' outputs (reports) here")

@@ -46,24 +46,25 @@ def _check_report(out: Path, langs: list[str]) -> dict:
     return report
 
 
-def test_demo_runs_end_to_end_and_a_rerun_recomputes_nothing(tmp_path: Path) -> None:
+def _tiny_demo(tmp_path: Path, **overrides: object) -> DemoConfig:
+    """A demo config whose pivot and policy are one tiny random model, with small sizes."""
     model = _tiny_folder(tmp_path / "tiny")
-    cfg = load_config(
-        DemoConfig,
-        overrides={
-            "output": str(tmp_path / "demo"),
-            "pivot": model,
-            "policy": model,
-            "langs": ["de", "sw"],
-            "train_problems": 2,
-            "pivot_samples": 1,
-            "keep": "all",  # a random pivot never matches gold
-            "eval_problems": 2,
-            "steps": 2,
-            "max_new_tokens": 16,
-            "train_completion_tokens": 16,
-        },
-    )
+    base = {
+        "output": str(tmp_path / "demo"),
+        "pivot": model,
+        "policy": model,
+        "train_problems": 2,
+        "pivot_samples": 1,
+        "eval_problems": 2,
+        "max_new_tokens": 16,
+        "train_completion_tokens": 16,
+    }
+    return load_config(DemoConfig, overrides={**base, **overrides})
+
+
+def test_demo_runs_end_to_end_and_a_rerun_recomputes_nothing(tmp_path: Path) -> None:
+    # keep=all: a random pivot never matches gold
+    cfg = _tiny_demo(tmp_path, langs=["de", "sw"], keep="all", steps=2)
     lines: list[str] = []
     summary = run_demo(cfg, log=lines.append)
     out = cfg.output
@@ -81,19 +82,7 @@ def test_demo_runs_end_to_end_and_a_rerun_recomputes_nothing(tmp_path: Path) -> 
 
 
 def test_demo_with_no_usable_reference_says_what_to_change(tmp_path: Path) -> None:
-    model = _tiny_folder(tmp_path / "tiny")
-    cfg = load_config(
-        DemoConfig,
-        overrides={
-            "output": str(tmp_path / "demo"),
-            "pivot": model,
-            "policy": model,
-            "langs": ["sw"],
-            "train_problems": 2,
-            "pivot_samples": 1,
-            "max_new_tokens": 16,
-        },
-    )  # keep=agree_with_gold: a random pivot agrees with gold on nothing
+    cfg = _tiny_demo(tmp_path, langs=["sw"])  # keep=agree_with_gold: a random pivot agrees with nothing
     with pytest.raises(DataError, match="keep=all"):
         run_demo(cfg, log=lambda _: None)
 

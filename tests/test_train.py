@@ -82,12 +82,17 @@ def reward() -> Reward:
 
 
 def test_grpo_runs_logs_components_and_resumes(tmp_path: Path, reward: Reward) -> None:
+    import torch
+
     from pbrlsvr.train.grpo import train
 
     model, tok = tiny_causal_lm()
-    cfg = _cfg(tmp_path)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    cfg = _cfg(tmp_path, learning_rate=0.01)
     res = train(cfg, model=model, tokenizer=tok, reward=reward)
     assert res.steps == 2
+    moved = [k for k, v in model.state_dict().items() if not torch.equal(before[k], v.detach().cpu())]
+    assert moved, "two GRPO steps left every weight unchanged"
     records = [json.loads(line) for line in res.metrics_path.read_text().splitlines()]
     keys = set().union(*records)
     assert {
@@ -226,3 +231,43 @@ def test_training_curves_read_what_grpo_logged(tmp_path: Path) -> None:
     assert plot_training_curves(empty, tmp_path / "none.png") is None
     with pytest.raises(DataError, match="no training metrics"):
         read_metrics(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_one_lora_step_on_the_packaged_qwen(tmp_path: Path) -> None:
+    """The real thing, once: packaged Qwen2.5-Coder-0.5B, LoRA, the default PB-RLSVR reward
+    (packaged e5 encoder, lingua), one GRPO step on MSVAMP prompts in two languages."""
+    from pbrlsvr.data import load_problems
+    from pbrlsvr.train.grpo import train
+
+    rows = [
+        {
+            "id": p.id,
+            "lang": p.lang,
+            "question": p.question,
+            "reference": f"{p.question_en} The answer is {p.gold}.",
+            "reference_answer": p.gold,
+        }
+        for p in load_problems("msvamp", langs=["de", "sw"], limit=1)
+    ]
+    data = tmp_path / "refs.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    cfg = load_config(
+        TrainConfig,
+        overrides={
+            "data": str(data),
+            "output_dir": str(tmp_path / "run"),
+            "model.name": "qwen2.5-coder-0.5b-instruct",
+            "max_steps": 1,
+            "num_generations": 2,
+            "per_device_train_batch_size": 2,
+            "max_completion_length": 24,
+            "lora": {"enabled": True, "r": 4, "alpha": 8},
+        },
+    )
+    res = train(cfg)
+    assert res.steps == 1 and (res.final_dir / "adapter_config.json").is_file()
+    record = next(json.loads(x) for x in res.metrics_path.read_text().splitlines() if "loss" in x)
+    for c in ("semantic", "answer", "trace", "language", "format"):
+        assert 0.0 <= record[f"rewards/{c}/mean"] <= 1.0

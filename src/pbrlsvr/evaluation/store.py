@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pbrlsvr.config import settings_diff
 from pbrlsvr.errors import ConfigError, DataError, PbrlsvrError
 
 PREDICTIONS = "predictions.jsonl"
@@ -35,25 +36,6 @@ OUTPUT_FILES = (
     "metrics.png",
     "accuracy.png",
 )
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in tree.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out or {prefix: {}}
-    return {prefix: tree}
-
-
-def settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """``key: old -> new`` for every differing leaf of two settings trees."""
-    a, b = _flatten(old), _flatten(new)
-    return [
-        f"{k}: {a.get(k, '<unset>')!r} -> {b.get(k, '<unset>')!r}"
-        for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k)
-    ]
 
 
 METRIC_FIELDS: tuple[str, ...] = (

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pbrlsvr.config import settings_diff
 from pbrlsvr.errors import DataError
 from pbrlsvr.generation.base import Generator, SamplingSettings
 
@@ -120,26 +121,6 @@ def group_std(values: Sequence[float | None]) -> float:
     return math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
 
 
-def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in settings.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
-def _settings_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    a, b = _flatten(old), _flatten(new)
-    return [
-        f"{k}: {a.get(k, '<unset>')!r} → {b.get(k, '<unset>')!r}"
-        for k in sorted(set(a) | set(b))
-        if a.get(k) != b.get(k)
-    ]
-
-
 def read_decisions(path: Path, settings: dict[str, Any]) -> dict[RowKey, dict[str, Any]]:
     """Decisions already in ``path`` (``{}`` when there is no file), after checking its settings.
 
@@ -166,7 +147,7 @@ def read_decisions(path: Path, settings: dict[str, Any]) -> dict[RowKey, dict[st
     header = records[0]
     if not isinstance(header, dict) or not isinstance(header.get(HEADER_KEY), dict):
         raise DataError(f"{path} does not start with its settings line; {hint}")
-    diff = _settings_diff(header[HEADER_KEY], settings)
+    diff = settings_diff(header[HEADER_KEY], settings)
     if diff:
         raise DataError(
             f"{path} was written with other settings ({'; '.join(diff)}): its decisions do not apply "
