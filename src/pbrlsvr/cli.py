@@ -461,9 +461,12 @@ def demo_command(
     summary = run_demo(cfg, log=lambda msg: console.print(msg, highlight=False))
     console.print(f"\n[bold]before[/] (macro over {', '.join(cfg.langs)}): {summary['before']}")
     console.print(f"[bold]after[/]: {summary['after']}")
-    console.print(f"evaluation reports: {', '.join(summary['eval_reports'])}")
-    console.print(f"plots: {', '.join(summary['plots'])}")
-    console.print(f"[bold green]report:[/] {summary['report']} (and {summary['report_json']})")
+    # Paths are never wrapped (soft_wrap), so they can be copied from the terminal whole.
+    console.print(f"evaluation reports: {', '.join(summary['eval_reports'])}", soft_wrap=True)
+    console.print(f"plots: {', '.join(summary['plots'])}", soft_wrap=True)
+    console.print(
+        f"[bold green]report:[/] {summary['report']} (and {summary['report_json']})", soft_wrap=True
+    )
 
 
 # --- train -----------------------------------------------------------------------------------
