@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
+from pbrlsvr.data import load_problems
 from pbrlsvr.errors import ConfigError, DataError
 from pbrlsvr.evaluation import EvalConfig, compare_runs, evaluate, load_benchmark, read_predictions, summarize
 from pbrlsvr.evaluation.store import PredictionStore
@@ -320,6 +321,28 @@ def test_cli_eval_with_an_injected_generator(tmp_path: Path, monkeypatch: pytest
     bad = CliRunner().invoke(app, ["eval", "-o", str(out), "--set", "shotz=2"])
     assert bad.exit_code == 2 and "unknown key 'shotz'" in bad.output
     assert CliRunner().invoke(app, ["eval", "--data", "mgsm"]).exit_code == 2  # no --output
+    bogus = CliRunner().invoke(app, ["eval", "-o", str(tmp_path / "o2"), "--prompt-style", "chatty"])
+    assert bogus.exit_code == 2 and "prompt.style" in bogus.output and "Traceback" not in bogus.output
+    # --prompt-style train: exactly the prompt `pbrlsvr train` builds
+    from pbrlsvr.prompts import build_messages
+
+    class Echo(Generator):
+        name = "echo"
+
+        def _generate(
+            self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        ) -> list[list[Generation]]:
+            return [[Generation("Jibu ni 1.", 10, 4, "stop")] for _ in conversations]
+
+    monkeypatch.setattr("pbrlsvr.evaluation.runner.make_generator", lambda spec, **o: Echo())
+    styled = tmp_path / "styled"
+    train_args = ["eval", "--model", "my-model", "--langs", "sw", "--limit", "1", "-o", str(styled)]
+    train_args += ["--prompt-style", "train", "-c", str(yaml_cfg)]
+    styled_run = CliRunner().invoke(app, train_args)
+    assert styled_run.exit_code == 0, styled_run.output
+    first = read_predictions(styled / "predictions.jsonl")[0]
+    mgsm_sw = load_problems("mgsm", langs=["sw"], limit=1)[0]
+    assert first["prompt"] == build_messages(mgsm_sw.question, "sw")
 
 
 def test_prompt_problems_fail_before_any_generation(tmp_path: Path) -> None:

@@ -598,6 +598,14 @@ def eval_command(
         int | None, typer.Option(help="Few-shot MGSM exemplars in the prompt's language (0-8).")
     ] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="Tokens generated per answer.")] = None,
+    prompt_style: Annotated[
+        str | None,
+        typer.Option(
+            "--prompt-style",
+            help="native (per-language templates, the benchmark protocol) or train (the prompt "
+            "`pbrlsvr train` uses: for before/after of a policy trained here).",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Discard predictions made with other settings; start over.")
     ] = False,
@@ -623,6 +631,7 @@ def eval_command(
             "batch_size": batch_size,
             "shots": shots,
             "sampling.max_new_tokens": max_new_tokens,
+            "prompt.style": prompt_style,
             "force": True if force else None,
         },
     )
