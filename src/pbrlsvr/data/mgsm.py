@@ -29,14 +29,13 @@ from pbrlsvr.data.readers import (
     canonical_number,
     iter_jsonl,
     iter_lines,
-    lang_files,
-    lang_from_name,
+    locate_lang_files,
     parallel_mismatch,
     select_langs,
 )
 from pbrlsvr.data.report import Issues, OnError
 from pbrlsvr.data.resources import mgsm_dir
-from pbrlsvr.errors import DataError, UnknownLanguageError
+from pbrlsvr.errors import UnknownLanguageError
 from pbrlsvr.languages import MGSM_LANGS, normalize_lang
 
 logger = logging.getLogger("pbrlsvr.data")
@@ -150,25 +149,10 @@ def load_mgsm(
     """
     own = issues is None
     issues = issues or Issues(on_error)
-    if path is None:
-        folder, source = mgsm_dir(), source or "mgsm"
-        files = select_langs(lang_files(folder, "mgsm_", ".tsv", issues), langs, "mgsm")
-    else:
-        target = Path(path).expanduser()
-        source = source or str(target)
-        if target.is_file():
-            lang = lang_from_name(target, "mgsm_", ".tsv")
-            if lang is None:
-                raise DataError(f"{target}: expected a file named mgsm_<lang>.tsv with a known language code")
-            folder, files = target.parent, select_langs({lang: target}, langs, str(target))
-        elif target.is_dir():
-            folder = target
-            found = lang_files(folder, "mgsm_", ".tsv", issues)
-            if not found:
-                raise DataError(f"no mgsm_<lang>.tsv files in {folder}")
-            files = select_langs(found, langs, str(folder))
-        else:
-            raise DataError(f"MGSM data not found: {target}")
+    folder, files = locate_lang_files(
+        path, mgsm_dir(), "mgsm_", ".tsv", name="MGSM", langs=langs, issues=issues
+    )
+    source = source or ("mgsm" if path is None else str(Path(path).expanduser()))
 
     en_file = files.get("en") or (folder / "mgsm_en.tsv")
     english: dict[int, ParallelRow] | None = None

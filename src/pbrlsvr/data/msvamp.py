@@ -18,14 +18,11 @@ from pbrlsvr.data.readers import (
     ParallelRow,
     canonical_number,
     iter_jsonl,
-    lang_files,
-    lang_from_name,
+    locate_lang_files,
     parallel_mismatch,
-    select_langs,
 )
 from pbrlsvr.data.report import Issues, OnError
 from pbrlsvr.data.resources import msvamp_dir
-from pbrlsvr.errors import DataError
 
 _Row = tuple[Line, str, str, dict[str, Any]]  # line, question, gold, record
 
@@ -61,27 +58,10 @@ def load_msvamp(
     """MSVAMP files (a folder, one ``msvamp_<lang>.jsonl``, or None for the packaged copy) → problems."""
     own = issues is None
     issues = issues or Issues(on_error)
-    if path is None:
-        folder, source = msvamp_dir(), source or "msvamp"
-        files = select_langs(lang_files(folder, "msvamp_", ".jsonl", issues), langs, "msvamp")
-    else:
-        target = Path(path).expanduser()
-        source = source or str(target)
-        if target.is_file():
-            lang = lang_from_name(target, "msvamp_", ".jsonl")
-            if lang is None:
-                raise DataError(
-                    f"{target}: expected a file named msvamp_<lang>.jsonl with a known language code"
-                )
-            folder, files = target.parent, select_langs({lang: target}, langs, str(target))
-        elif target.is_dir():
-            folder = target
-            found = lang_files(folder, "msvamp_", ".jsonl", issues)
-            if not found:
-                raise DataError(f"no msvamp_<lang>.jsonl files in {folder}")
-            files = select_langs(found, langs, str(folder))
-        else:
-            raise DataError(f"MSVAMP data not found: {target}")
+    folder, files = locate_lang_files(
+        path, msvamp_dir(), "msvamp_", ".jsonl", name="MSVAMP", langs=langs, issues=issues
+    )
+    source = source or ("msvamp" if path is None else str(Path(path).expanduser()))
 
     en_file = files.get("en") or folder / "msvamp_en.jsonl"
     en_rows = _read(en_file, issues) if en_file.is_file() else None

@@ -266,3 +266,37 @@ def parallel_mismatch(
     if query is not None and normalize_ws(query) != normalize_ws(en.question):
         return en, "English query"
     return en, None
+
+
+def locate_lang_files(
+    path: str | Path | None,
+    packaged: Path,
+    prefix: str,
+    suffix: str,
+    *,
+    name: str,
+    langs: list[str] | None,
+    issues: Issues,
+) -> tuple[Path, dict[str, Path]]:
+    """The folder and ``{lang: file}`` of a per-language dataset (MGSM, MSVAMP).
+
+    ``path`` is None (the packaged copy in ``packaged``), one ``<prefix><lang><suffix>`` file, or a
+    folder of them; ``langs`` selects and orders them (:func:`select_langs`). ``name`` labels the
+    errors (``MGSM``) and the packaged source (lower-cased).
+    """
+    if path is None:
+        return packaged, select_langs(lang_files(packaged, prefix, suffix, issues), langs, name.lower())
+    target = Path(path).expanduser()
+    if target.is_file():
+        lang = lang_from_name(target, prefix, suffix)
+        if lang is None:
+            raise DataError(
+                f"{target}: expected a file named {prefix}<lang>{suffix} with a known language code"
+            )
+        return target.parent, select_langs({lang: target}, langs, str(target))
+    if target.is_dir():
+        found = lang_files(target, prefix, suffix, issues)
+        if not found:
+            raise DataError(f"no {prefix}<lang>{suffix} files in {target}")
+        return target, select_langs(found, langs, str(target))
+    raise DataError(f"{name} data not found: {target}")
