@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from pbrlsvr.config import settings_diff
 from pbrlsvr.errors import DataError
 from pbrlsvr.generation.base import Generator, SamplingSettings
+from pbrlsvr.models.progress import Steps
 
 if TYPE_CHECKING:
     from pbrlsvr.rewards.reward import Reward
@@ -161,42 +162,6 @@ def read_decisions(path: Path, settings: dict[str, Any]) -> dict[RowKey, dict[st
     return done
 
 
-def _progress_bar() -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add_task(self, *args: Any, **kw: Any) -> int:
-        return 0
-
-    def advance(self, *args: Any, **kw: Any) -> None:
-        return None
-
-
 def _score_groups(
     funcs: Sequence[Callable[..., list[float | None]]],
     weights: Sequence[float],
@@ -282,11 +247,11 @@ def filter_no_signal(
         per_call = max(1, opts.batch_size // sampling.n)
         path.parent.mkdir(parents=True, exist_ok=True)
         new_file = not path.exists() or path.stat().st_size == 0
-        with open(path, "a", encoding="utf-8") as fh, _progress_bar() if progress else _NoBar() as bar:
+        with open(path, "a", encoding="utf-8") as fh, Steps(progress) as bars:
             if new_file:
                 fh.write(json.dumps({HEADER_KEY: settings}, ensure_ascii=False) + "\n")
                 fh.flush()
-            task = bar.add_task("signal filter: sampling groups", total=len(pending))
+            bar = bars.step("signal filter: sampling groups", total=len(pending))
             for start in range(0, len(pending), per_call):
                 keys = pending[start : start + per_call]
                 chunk = [unique[k] for k in keys]
@@ -314,7 +279,7 @@ def filter_no_signal(
                     fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
                     fh.flush()
                     done[key] = rec
-                bar.advance(task, len(keys))
+                bar.advance(len(keys))
 
     kept_rows = [row for row in rows if done[(str(row["id"]), str(row["lang"]))]["kept"]]
     kept_keys = sum(bool(done[k]["kept"]) for k in unique)
