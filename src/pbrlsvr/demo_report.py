@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pbrlsvr.evaluation.compare import delta_cell
 from pbrlsvr.evaluation.metrics import METRICS
 from pbrlsvr.evaluation.report import LABELS, pct, write_json, write_text
 
@@ -22,14 +23,6 @@ def _first_last(series: list[tuple[int, float]]) -> dict[str, float]:
         "last_step": series[-1][0],
         "last": series[-1][1],
     }
-
-
-def _delta_cell(row: Mapping[str, Any] | None) -> str:
-    if not row:
-        return "n/a"
-    mark = "*" if row.get("significant") else ""
-    sign = "+" if row["delta"] >= 0 else ""
-    return f"{pct(row['a'])} → {pct(row['b'])} ({sign}{100 * row['delta']:.1f}{mark}, p={row['p_value']:.2f})"
 
 
 def build_demo_report(
@@ -44,16 +37,16 @@ def build_demo_report(
 ) -> dict[str, Any]:
     """Write ``out/report.md``, ``out/report.json`` and ``out/plots/*.png``; return the JSON payload."""
     from pbrlsvr.evaluation.plots import plot_before_after, plot_compare
-    from pbrlsvr.train.curves import plot_training_curves, read_metrics, reward_series
+    from pbrlsvr.train.curves import plot_series, read_metrics, reward_series
 
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
+    series = reward_series(read_metrics(metrics_path))
     written = {
-        "training_curves": plot_training_curves(metrics_path, plots / "training_curves.png", "demo GRPO"),
+        "training_curves": plot_series(series, plots / "training_curves.png", "demo GRPO"),
         "before_after": plot_before_after(before, after, plots / "before_after.png"),
         "compare": plot_compare(comparison, plots / "compare.png"),
     }
-    series = reward_series(read_metrics(metrics_path))
     training = {name: _first_last(points) for name, points in series.items() if points}
     steps = max((p[-1][0] for p in series.values() if p), default=0)
     payload = {
@@ -82,8 +75,8 @@ def render_demo_markdown(payload: Mapping[str, Any]) -> str:
         "Training prompts are MSVAMP; evaluation is MGSM, which training never sees.",
         "",
         "A few GRPO steps of a small model on a CPU check the whole pipeline; they are not a measure of "
-        "the method's effect (run `configs/paper/` for that). Differences marked * are significant at "
-        f"α = {payload['compare'].get('alpha')} (paired bootstrap).",
+        "the method's effect (run `configs/paper/` for that). Deltas are in points with their paired-"
+        f"bootstrap interval; * = significant at α = {payload['compare'].get('alpha')}.",
         "",
         "## Pivot references",
         "",
@@ -112,11 +105,11 @@ def render_demo_markdown(payload: Mapping[str, Any]) -> str:
     cmp_langs = payload["compare"].get("languages") or {}
     for lang, row in cmp_langs.items():
         lines.append(
-            f"| {lang} (n={row['n']}) | " + " | ".join(_delta_cell(row.get(m)) for m in METRICS) + " |"
+            f"| {lang} (n={row['n']}) | " + " | ".join(delta_cell(row.get(m)) for m in METRICS) + " |"
         )
     macro = payload["compare"].get("macro")
     if macro:
-        lines.append("| **avg (non-en)** | " + " | ".join(_delta_cell(macro.get(m)) for m in METRICS) + " |")
+        lines.append("| **avg (non-en)** | " + " | ".join(delta_cell(macro.get(m)) for m in METRICS) + " |")
     for w in payload["compare"].get("warnings") or []:
         lines.append(f"\n> warning: {w}")
     dec = payload.get("decoding") or {}

@@ -152,7 +152,8 @@ def _delta_row(va: float, vb: float, d: np.ndarray, confidence: float, alpha: fl
     }
 
 
-def _cell(row: Mapping[str, Any] | None) -> str:
+def delta_cell(row: Mapping[str, Any] | None) -> str:
+    """One metric's ``A → B (delta [interval], p)`` table cell, ``*`` when significant."""
     if not row:
         return "n/a"
     star = " *" if row["significant"] else ""
@@ -174,12 +175,12 @@ def render_compare_markdown(result: Mapping[str, Any]) -> str:
         "| --- | ---: |" + " --- |" * len(METRICS),
     ]
     for lang, row in result["languages"].items():
-        lines.append(f"| {lang} | {row['n']} | " + " | ".join(_cell(row.get(m)) for m in METRICS) + " |")
+        lines.append(f"| {lang} | {row['n']} | " + " | ".join(delta_cell(row.get(m)) for m in METRICS) + " |")
     macro = result.get("macro")
     if macro:
         lines.append(
             f"| **avg (non-en, {len(macro['langs'])})** | | "
-            + " | ".join(_cell(macro.get(m)) for m in METRICS)
+            + " | ".join(delta_cell(macro.get(m)) for m in METRICS)
             + " |"
         )
     if result["warnings"]:

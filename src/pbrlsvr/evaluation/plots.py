@@ -10,7 +10,8 @@ from pbrlsvr.evaluation.metrics import METRICS
 from pbrlsvr.evaluation.report import LABELS
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -31,31 +32,45 @@ def _errors(values: Sequence[float | None], cis: Sequence[Sequence[float] | None
     return [low, high]
 
 
-def _bars(ax: Any, groups: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> None:
-    names = list(groups)
-    width = 0.8 / len(metrics)
-    for j, m in enumerate(metrics):
-        values = [groups[g].get(m) for g in names]
-        cis = [groups[g].get(f"{m}_ci") for g in names]
-        xs = [i + (j - (len(metrics) - 1) / 2) * width for i in range(len(names))]
+Series = tuple[str, Sequence[float | None], Sequence[Sequence[float] | None]]
+"""One bar series: its legend label, a value per group (fractions) and each value's interval."""
+
+
+def _grouped_bars(ax: Any, names: Sequence[str], series: Sequence[Series]) -> None:
+    """One cluster of bars per name, one bar per series, in percent with interval error bars."""
+    width = 0.8 / len(series)
+    for j, (label, values, cis) in enumerate(series):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(names))]
         ax.bar(
             xs,
             [100 * v if v is not None else 0.0 for v in values],
             width,
             yerr=_errors(values, cis),
             capsize=2,
-            label=LABELS[m],
+            label=label,
         )
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _metric_series(groups: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> list[Series]:
+    """A series per metric over ``groups`` (each holding ``<metric>`` and ``<metric>_ci``)."""
+    return [
+        (LABELS[m], [groups[g].get(m) for g in groups], [groups[g].get(f"{m}_ci") for g in groups])
+        for m in metrics
+    ]
+
+
+def _bars(ax: Any, groups: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> None:
+    _grouped_bars(ax, list(groups), _metric_series(groups, metrics))
     ax.set_ylim(0, 100)
     ax.set_ylabel("%")
-    ax.grid(axis="y", alpha=0.3)
 
 
 def plot_report(report: Mapping[str, Any], folder: Path) -> list[Path]:
     """``metrics.png`` (Acc, LC, LC&Acc per language) and ``accuracy.png`` (with the average line)."""
-    plt = _pyplot()
+    plt = pyplot()
     groups: dict[str, Mapping[str, Any]] = dict(report["languages"])
     macro = report["averages"].get("macro") or {}
     if macro.get("langs"):
@@ -89,7 +104,7 @@ def plot_report(report: Mapping[str, Any], folder: Path) -> list[Path]:
 
 def plot_compare(result: Mapping[str, Any], path: Path) -> Path:
     """Per-language deltas (B − A) of each metric with their paired-bootstrap intervals."""
-    plt = _pyplot()
+    plt = pyplot()
     rows: dict[str, Mapping[str, Any]] = {}
     for lang, v in result["languages"].items():
         rows[lang] = {m: v[m]["delta"] for m in METRICS if v.get(m)} | {
@@ -100,27 +115,11 @@ def plot_compare(result: Mapping[str, Any], path: Path) -> Path:
             f"{m}_ci": result["macro"][m]["delta_ci"] for m in METRICS if result["macro"].get(m)
         }
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows) + 2), 4))
-    names = list(rows)
-    width = 0.8 / len(METRICS)
-    for j, m in enumerate(METRICS):
-        vals = [rows[g].get(m) for g in names]
-        cis = [rows[g].get(f"{m}_ci") for g in names]
-        xs = [i + (j - 1) * width for i in range(len(names))]
-        ax.bar(
-            xs,
-            [100 * v if v is not None else 0.0 for v in vals],
-            width,
-            yerr=_errors(vals, cis),
-            capsize=2,
-            label=LABELS[m],
-        )
+    _grouped_bars(ax, list(rows), _metric_series(rows, METRICS))
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names)
     ax.set_ylabel("Δ (B − A), points")
     ax.set_title(f"{result['b']['model']} vs {result['a']['model']}", fontsize=10)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, fontsize=8, frameon=False)
-    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -139,31 +138,25 @@ def plot_before_after(
     The demo's "did training help, and did it keep the language" picture: accuracy alone hides the
     drift to English, so language consistency sits next to it.
     """
-    plt = _pyplot()
+    plt = pyplot()
     langs = [lang for lang in before["languages"] if lang in after["languages"]]
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(max(6.0, 0.9 * len(langs) + 2) * len(metrics) / 1.4, 4)
     )
     axes = [axes] if len(metrics) == 1 else list(axes)
     for ax, m in zip(axes, metrics, strict=True):
-        for j, (name, report) in enumerate(zip(names, (before, after), strict=True)):
-            vals = [report["languages"][lang].get(m) for lang in langs]
-            cis = [report["languages"][lang].get(f"{m}_ci") for lang in langs]
-            xs = [i + (j - 0.5) * 0.4 for i in range(len(langs))]
-            ax.bar(
-                xs,
-                [100 * v if v is not None else 0.0 for v in vals],
-                0.4,
-                yerr=_errors(vals, cis),
-                capsize=2,
-                label=name,
+        series = [
+            (
+                name,
+                [report["languages"][lang].get(m) for lang in langs],
+                [report["languages"][lang].get(f"{m}_ci") for lang in langs],
             )
-        ax.set_xticks(range(len(langs)))
-        ax.set_xticklabels(langs)
+            for name, report in zip(names, (before, after), strict=True)
+        ]
+        _grouped_bars(ax, langs, series)
         ax.set_ylim(0, 100)
         ax.set_ylabel("%")
         ax.set_title(LABELS[m], fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -64,17 +64,23 @@ def reward_series(records: list[dict[str, Any]]) -> dict[str, list[tuple[int, fl
 
 
 def plot_training_curves(metrics_path: Path, png: Path, title: str = "GRPO") -> Path | None:
-    """Write ``png`` (reward and components over steps, and the language gate / share of groups
-    without learning signal). Returns ``None`` when there is no step to plot yet."""
-    series = reward_series(read_metrics(metrics_path))
+    """Write ``png`` from a run's ``metrics.jsonl`` (see :func:`plot_series`); ``None`` when there
+    is no step to plot yet."""
+    return plot_series(reward_series(read_metrics(metrics_path)), png, title)
+
+
+def plot_series(series: dict[str, list[tuple[int, float]]], png: Path, title: str = "GRPO") -> Path | None:
+    """Write ``png``: the reward and components over steps, and beside them the language gate and
+    the share of groups without learning signal. ``series`` is :func:`reward_series`'s output (not
+    modified). Returns ``None`` when it is empty."""
     if not series:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    from pbrlsvr.evaluation.plots import pyplot
+
+    plt = pyplot()
+    series = dict(series)
     aux = {k: series.pop(k) for k in ("pbrlsvr/gate", "frac_reward_zero_std") if k in series}
     fig, axes = plt.subplots(1, 2 if aux else 1, figsize=(11 if aux else 6.5, 4), squeeze=False)
     ax = axes[0][0]
