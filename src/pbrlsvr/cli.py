@@ -50,7 +50,9 @@ SetOpt = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # soft_wrap: rich must not break an error (a path, a config value) at the console width; the
+    # terminal wraps it for the eye, and a log or grep sees each message line whole.
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
