@@ -12,12 +12,14 @@ given and what was expected (``ConfigError``), never a traceback from deep insid
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from yaml.constructor import ConstructorError, SafeConstructor
 
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.languages import normalize_langs
@@ -34,7 +36,7 @@ def validate_langs(value: Any) -> list[str] | None:
         return None
     if isinstance(value, str | list | tuple):
         return normalize_langs(value)
-    raise ValueError(f"expected a list of language codes or a comma-separated string, got {value!r}")
+    raise ValueError(f"expected a list of language codes or a comma-separated string, got {excerpt(value)}")
 
 
 class DataConfig(StrictModel):
@@ -235,16 +237,127 @@ class ScoreCommandConfig(StrictModel):
         None, description="JSONL written here: each input line plus reward and components"
     )
     batch_size: int = Field(64, ge=1, description="items scored together (encoders and language ID batch)")
+    result_key: str = Field(
+        "pbrlsvr",
+        min_length=1,
+        description="output field holding each line's result, so results never overwrite input fields",
+    )
+    max_line_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="a longer input line is an error (never held in memory)"
+    )
+    force: bool = Field(
+        False, description="discard an unfinished <output>.partial made from another input or other settings"
+    )
     reward: RewardConfig = Field(default_factory=RewardConfig)
 
 
 C = TypeVar("C", bound=BaseModel)
 
 
+# --- YAML: strict and bounded ------------------------------------------------------------------
+
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
+"""A config file larger than this is refused before it is read (configs are kilobytes)."""
+
+MAX_CONFIG_VALUES = 100_000
+"""Most values a YAML document may hold *after* alias expansion (each use of an alias counts its
+whole value): an alias bomb is refused here instead of expanding exponentially in validation,
+error messages or the dumped config."""
+
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxlevel, _EXCERPT.maxdict, _EXCERPT.maxlist, _EXCERPT.maxtuple = 3, 6, 6, 6
+_EXCERPT.maxset, _EXCERPT.maxstring, _EXCERPT.maxother, _EXCERPT.maxlong = 6, 80, 80, 40
+
+
+def excerpt(value: Any, limit: int = 160) -> str:
+    """A bounded ``repr`` of ``value`` for error messages: a few items per level, long strings cut.
+
+    Error messages quote what the user wrote; quoting a huge (or alias-expanded) value whole
+    would cost time and memory out of proportion and bury the message.
+    """
+    text = _EXCERPT.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class StrictYamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses duplicate keys in a mapping (PyYAML keeps the last one
+    silently, so a typo'd second ``reward:`` section would replace the first without a word).
+    Keys brought in by a merge (``<<: *base``) may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: PyYAML reports it itself
+                    continue
+                if first is not None:
+                    raise ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found duplicate key {excerpt(key)} (first on line {first})",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark.line + 1
+        return SafeConstructor.construct_mapping(self, node, deep=deep)
+
+
+def _expanded_size(data: Any, limit: int) -> int:
+    """Values in ``data`` counting every use of a shared (aliased) value; raises ``ValueError``
+    past ``limit`` or on a value that contains itself. Linear in the distinct values."""
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(x: Any) -> int:
+        if not isinstance(x, dict | list):
+            return 1
+        key = id(x)
+        if key in memo:
+            return memo[key]
+        if key in active:
+            raise ValueError("a recursive alias (a value that contains itself)")
+        active.add(key)
+        children = [*x.keys(), *x.values()] if isinstance(x, dict) else x
+        n = 1
+        for child in children:
+            n += size(child)
+            if n > limit:
+                raise ValueError(
+                    f"more than {limit} values once aliases are expanded (an alias bomb?); "
+                    "configs need far fewer"
+                )
+        active.discard(key)
+        memo[key] = n
+        return n
+
+    return size(data)
+
+
+def load_yaml_text(text: str, origin: str) -> Any:
+    """Parse YAML strictly and boundedly (see :class:`StrictYamlLoader`, :data:`MAX_CONFIG_VALUES`).
+
+    Raises:
+        yaml.YAMLError: the text is not YAML (or has a duplicate key).
+        ConfigError: it nests too deeply, holds a recursive alias, or expands past the bound.
+    """
+    try:
+        data = yaml.load(text, Loader=StrictYamlLoader)  # a SafeLoader subclass: no arbitrary objects
+        _expanded_size(data, MAX_CONFIG_VALUES)
+    except RecursionError:
+        raise ConfigError(f"{origin} nests too deeply to be a configuration") from None
+    except ValueError as exc:
+        raise ConfigError(f"{origin} holds {exc}") from None
+    return data
+
+
 def _parse_scalar(text: str) -> Any:
     """A ``--set`` value is parsed as YAML, so ``5`` is an int, ``[a, b]`` a list, ``null`` None."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml_text(text, f"the --set value {excerpt(text)}")
     except yaml.YAMLError:
         return text
 
@@ -278,12 +391,24 @@ def parse_set_options(items: Sequence[str]) -> dict[str, Any]:
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing file, bad YAML or a non-mapping is a :class:`ConfigError`."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config path {p} is a folder; give a YAML file")
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {p} is not valid YAML: {exc}") from None
+        size = p.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {p} is {size} bytes; a config is at most {MAX_CONFIG_BYTES}")
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {p} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror or exc}") from None
+    try:
+        data = load_yaml_text(text, f"config file {p}")
+    except yaml.YAMLError as exc:
+        where = str(exc).replace('"<unicode string>"', str(p))[:1000]
+        raise ConfigError(f"config file {p} is not valid YAML: {where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -292,21 +417,24 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def format_validation_error(exc: ValidationError, raw: Mapping[str, Any], origin: str) -> str:
-    """One line per problem: the dotted key, the value given, and what was expected."""
+    """One line per problem: the dotted key, a bounded excerpt of the value given (:func:`excerpt`),
+    and what was expected."""
     lines = [f"invalid configuration ({origin}):"]
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
         if err["type"] == "extra_forbidden":
-            lines.append(f"  - unknown key {loc!r} (value {err['input']!r}); check the spelling")
+            lines.append(f"  - unknown key {loc!r} (value {excerpt(err['input'])}); check the spelling")
             continue
         value: Any = raw
         for part in err["loc"]:
             value = value.get(part, "<missing>") if isinstance(value, Mapping) else err.get("input")
         msg = err["msg"].removeprefix("Value error, ")
+        if len(msg) > 500:
+            msg = msg[:497] + "..."
         if err["type"] == "missing":
             lines.append(f"  - {loc}: required key is missing")
         else:
-            lines.append(f"  - {loc} = {value!r}: {msg}")
+            lines.append(f"  - {loc} = {excerpt(value)}: {msg}")
     return "\n".join(lines)
 
 

@@ -21,6 +21,8 @@ log them one by one. Scoring is deterministic: the same inputs give the same rew
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,29 @@ from pbrlsvr.rewards.trace import trace_score
 from pbrlsvr.rewards.translation import Translator, chrf
 
 _ITEM_FIELDS = ("response", "lang", "reference", "reference_answer", "gold", "question")
+
+# A lone surrogate (JSON allows "\\ud800" on its own) cannot be encoded as UTF-8, so tokenizers,
+# encoders and any UTF-8 output raise on it deep inside a batch; NUL truncates text in C libraries
+# and files. Both are refused per item, up front, with the field and position named.
+_UNENCODABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_text(name: str, value: str) -> None:
+    """Raise ``ValueError`` naming ``name`` when ``value`` holds a NUL or a lone surrogate.
+
+    Such text cannot be scored (the tokenizer raises on a lone surrogate) nor written as UTF-8, so
+    it is refused per item, with its position, instead of failing a whole batch later.
+    """
+    m = _UNENCODABLE.search(value)
+    if m is None:
+        return
+    ch = m.group()
+    what = (
+        "a NUL character (U+0000)"
+        if ch == "\x00"
+        else f"a lone surrogate U+{ord(ch):04X} (not encodable as UTF-8)"
+    )
+    raise ValueError(f"field {name!r} contains {what} at character {m.start()}")
 
 
 @dataclass(frozen=True)
@@ -65,7 +90,8 @@ class RewardItem:
         """Validate a dict (a JSONL line, an HTTP item): clear ``ValueError`` on anything wrong.
 
         Extra keys are allowed (they are the caller's to copy through). Numbers are accepted for
-        ``reference_answer`` and ``gold``; ``response`` may be ``None`` (scored as empty).
+        ``reference_answer`` and ``gold``; ``response`` may be ``None`` (scored as empty). Text
+        with a NUL or a lone surrogate is refused (:func:`check_text`).
         """
         if not isinstance(data, Mapping):
             raise ValueError(f"an item must be a JSON object, got {type(data).__name__}")
@@ -80,11 +106,15 @@ class RewardItem:
                 and isinstance(value, int | float)
                 and not isinstance(value, bool)
             ):
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(f"field {key!r} is {value}, not a number an answer can equal")
                 value = str(value)
             if key == "response" and value is None:
                 value = ""
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"field {key!r} must be a string, got {type(value).__name__}")
+            if value is not None:
+                check_text(key, value)
             values[key] = value
         for key in ("lang", "reference"):
             if values[key] is None:

@@ -7,11 +7,13 @@ Endpoints:
   "note"?, "id"?} | {"error": "..."}, ...]}`` in input order. An item that cannot be scored gets
   ``{"error"}`` in its place and the others are scored (200); when *no* item can be scored the
   request fails with 422 and ``errors`` lists each item's reason. ``id`` is echoed when given.
+  Text with a NUL or a lone surrogate is such an item error (it cannot be tokenized or encoded).
 * ``POST /get_reward``: OpenRLHF's remote reward protocol (see :mod:`pbrlsvr.server.openrlhf`).
 * ``GET /health``: ``{"status": "ok", ...}`` (503 when the scoring thread is gone).
 * ``GET /metrics``: Prometheus text (see :mod:`pbrlsvr.server.metrics`).
 
-Errors are JSON ``{"detail": "<what is wrong>"}``: 400 body is not JSON / not UTF-8, 401 missing or
+Errors are JSON ``{"detail": "<what is wrong>"}``: 400 body is not UTF-8 or not strict JSON (NaN,
+Infinity, out-of-range numbers and duplicate keys are refused), 401 missing or
 wrong bearer token (when ``token_env`` is set), 413 body over ``max_body_bytes`` or more than
 ``max_items`` items, 422 the JSON has the wrong shape or no item can be scored, 503 the queue is
 full (``Retry-After``), 500 a bug. No input stops the server. ``/health`` and ``/metrics`` need
@@ -32,6 +34,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult
+from pbrlsvr.rewards.score_file import parse_json_line
 from pbrlsvr.server import openrlhf
 from pbrlsvr.server.batcher import Busy, ItemFailure, MicroBatcher
 from pbrlsvr.server.config import ServeConfig
@@ -62,6 +65,19 @@ class HTTPError(Exception):
         if self.status == 503:
             return {"Retry-After": "1"}
         return {}
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON as Starlette writes it, except that text that cannot be UTF-8 encoded (a lone surrogate
+    in an echoed ``id``) is written ``\\u``-escaped instead of failing the whole response."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode(
+                "ascii"
+            )
 
 
 class ScoringService:
@@ -126,15 +142,15 @@ class ScoringService:
         if not raw.strip():
             raise HTTPError(400, "empty request body; expected JSON", "bad_json")
         try:
-            return json.loads(raw)
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise HTTPError(400, f"request body is not valid UTF-8 (byte {exc.start})", "bad_json") from None
-        except json.JSONDecodeError as exc:
-            raise HTTPError(
-                400, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", "bad_json"
-            ) from None
-        except RecursionError:
-            raise HTTPError(400, "invalid JSON: nested too deeply", "bad_json") from None
+        try:
+            # Strict, as `pbrlsvr score` reads lines: NaN/Infinity, out-of-range numbers and
+            # duplicate keys are refused (Python's json would take them and answer with invalid JSON).
+            return parse_json_line(text)
+        except ValueError as exc:
+            raise HTTPError(400, str(exc), "bad_json") from None
 
     def validate(self, data: Any) -> RewardItem:
         item = RewardItem.from_mapping(data)
@@ -165,7 +181,7 @@ class ScoringService:
             self.metrics.inc("errors_total", endpoint=endpoint, reason="internal")
         self.metrics.inc("requests_total", endpoint=endpoint, status=str(status))
         self.metrics.observe("request_duration_seconds", time.perf_counter() - t0, endpoint=endpoint)
-        return JSONResponse(payload, status_code=status, headers=headers)
+        return SafeJSONResponse(payload, status_code=status, headers=headers)
 
     # -- POST /score ---------------------------------------------------------------------------
 

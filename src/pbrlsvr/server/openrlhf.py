@@ -24,18 +24,19 @@ How this service reads it:
   ``question`` are optional, like in ``POST /score``.
 * **answer**: ``{"rewards": [r...], "scores": [r...], "extra_logs": {"<component>": [...], "gate": [...]}}``;
   ``scores`` equals ``rewards`` (already in [0, 1]). A label or query that cannot be scored fails
-  the request with 422 (the protocol has no per-item error), so the trainer's retries and logs
-  show it instead of a silent zero.
+  the request with 422 (the protocol has no per-item error; ``errors`` names each bad
+  ``query[i]`` / ``labels[i]``, a NUL or lone surrogate included), so the trainer's retries and
+  logs show it instead of a silent zero; a scorer bug on an item is a 500.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from pbrlsvr.rewards.reward import RewardItem, RewardResult
+from pbrlsvr.rewards.reward import RewardItem, RewardResult, check_text
+from pbrlsvr.rewards.score_file import parse_json_line
 
 _PROBE = 8  # characters of the query's start looked up inside a left-truncated prompt
 
@@ -77,12 +78,12 @@ def parse_label(label: Any) -> dict[str, Any]:
             f"the label must be a JSON object (or a string holding one), got {type(label).__name__}"
         )
     try:
-        data = json.loads(label)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        data = parse_json_line(label)
+    except ValueError as exc:
         raise ValueError(
             "the label is not JSON; expected a string like "
             '{"reference": "...", "reference_answer": "...", "lang": "sw"}'
-            + (f" ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else "")
+            f" ({str(exc).removeprefix('invalid JSON: ')})"
         ) from None
     if not isinstance(data, dict):
         raise ValueError(f"the label must hold a JSON object, got {type(data).__name__}")
@@ -145,6 +146,12 @@ def build_items(
         unmatched += not found
         if trailing is not None:
             response = strip_special(response, trailing)
+        try:
+            check_text("response", response)
+        except ValueError as exc:
+            items.append(None)
+            errors.append(f"query[{i}]: {exc}")
+            continue
         try:
             fields = parse_label(label)
             if "response" in fields:
