@@ -112,3 +112,88 @@ def test_strict_model_forbids_extra() -> None:
 
     with pytest.raises(ConfigError, match="unknown key 'b'"):
         load_config(Section, overrides={"b": 2})
+
+
+# --- hostile YAML (issue 15) -------------------------------------------------------------------
+
+
+def _alias_bomb(levels: int, key: str = "langs") -> str:
+    """The "billion laughs": each level is a list of nine aliases of the level below (9**levels)."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + f"\ndata:\n  {key}: *a{levels}\n"
+
+
+@pytest.mark.parametrize("levels", [7, 9, 30])
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path, levels: int) -> None:
+    # Before: the error message printed the expanded value (7 levels: 22.8 s, 650 MB; 9: out of memory).
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match="more than 100000 values once aliases are expanded") as info:
+        load_config(DataCommandConfig, _write(tmp_path, _alias_bomb(levels)))
+    assert time.perf_counter() - t0 < 2.0 and len(str(info.value)) < 400
+
+
+def test_aliases_within_the_bound_still_work(tmp_path: Path) -> None:
+    text = "shared: &l [sw, bn]\ndata:\n  langs: *l\n  limit: 2\n"
+    from pbrlsvr.config import load_yaml_text
+
+    assert load_yaml_text(text, "t")["data"]["langs"] == ["sw", "bn"]
+    # A merged key may be overridden (YAML's intent), so it is not a duplicate.
+    merged = "b: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n"
+    assert load_yaml_text(merged, "t")["c"] == {"x": 3, "y": 2}
+    cfg = load_config(DataCommandConfig, _write(tmp_path, "data: &d\n  langs: [sw, bn]\n  limit: 2\n"))
+    assert cfg.data.langs == ["sw", "bn"] and cfg.data.limit == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("data:\n  limit: 3\ndata:\n  limit: 4\n", "found duplicate key 'data' (first on line 1)"),
+        ("data: {limit: 3, limit: 4}\n", "found duplicate key 'limit'"),
+        ("x: &a [*a]\n", "recursive alias"),
+        ("x: " + "[" * 5000 + "\n", "nests too deeply"),
+        ("data:\n  limit: *nope\n", "undefined alias"),
+    ],
+)
+def test_hostile_yaml_is_one_clear_config_error(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        load_config(DataCommandConfig, _write(tmp_path, text))
+    assert "<unicode string>" not in str(info.value)
+
+
+def test_config_paths_that_are_not_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a folder; give a YAML file"):
+        load_config(DataCommandConfig, tmp_path)
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(DataCommandConfig, tmp_path / "nope.yaml")
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as fh:
+        fh.truncate(9 * 1024 * 1024)
+    with pytest.raises(ConfigError, match="a config is at most"):
+        load_config(DataCommandConfig, big)
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"data:\n  source: caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(DataCommandConfig, bad)
+
+
+def test_set_values_are_bounded_too() -> None:
+    bomb = "[" + ", ".join(["&a0 [x, x, x, x, x, x, x, x, x]"] + ["*a0"] * 8) + "]"
+    assert len(parse_set_options([f"data.langs={bomb}"])["data.langs"]) == 9  # small: fine
+    deep = "&a [" + "*a, " * 3 + "*a]"
+    with pytest.raises(ConfigError, match="recursive alias"):
+        parse_set_options([f"data.langs={deep}"])
+
+
+def test_error_messages_quote_a_bounded_excerpt(tmp_path: Path) -> None:
+    huge = "x" * 100_000
+    with pytest.raises(ConfigError) as info:
+        load_config(DataCommandConfig, _write(tmp_path, f"data:\n  limit: {huge}\n  nope: {huge}\n"))
+    text = str(info.value)
+    assert len(text) < 1000 and "data.limit = 'xxxx" in text and "unknown key 'data.nope'" in text
+    nested = "data:\n  langs: " + "{a: " * 50 + "1" + "}" * 50 + "\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(DataCommandConfig, _write(tmp_path, nested))
+    assert len(str(info.value)) < 1000

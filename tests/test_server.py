@@ -696,3 +696,65 @@ def test_pbrlsvr_serve_refuses_an_unset_token_variable(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "PBRLSVR_NO_SUCH_TOKEN" in proc.stderr and "unset or empty" in proc.stderr
+
+
+# --- hostile text (issue 15) --------------------------------------------------------------------
+
+
+def _post(url: str, path: str, body: bytes) -> httpx.Response:
+    return httpx.post(f"{url}{path}", content=body, headers={"Content-Type": "application/json"})
+
+
+def test_unencodable_text_is_an_item_error_and_the_rest_is_scored(url: str, reference_reward: Reward) -> None:
+    # JSON can carry a lone surrogate ("\ud800") or NUL; before, the tokenizer's TypeError failed
+    # the batch and /get_reward answered 500 for the whole request.
+    surrogate = {"response": "Jibu ni 11 \ud800", "lang": "sw", "reference": REF, "id": "s"}
+    nul = {"response": "Jibu\u0000 ni 11", "lang": "sw", "reference": REF, "id": "n"}
+    body = json.dumps({"items": [POOL[0], surrogate, nul, POOL[1]]}).encode()  # ASCII, escaped
+    resp = _post(url, "/score", body)
+    assert resp.status_code == 200, resp.text
+    results = resp.json()["results"]
+    assert results[0] == expected(reference_reward, POOL[0])
+    assert results[3] == expected(reference_reward, POOL[1])
+    assert (
+        results[1] == {"error": results[1]["error"], "id": "s"}
+        and "lone surrogate U+D800" in results[1]["error"]
+    )
+    assert "NUL character" in results[2]["error"] and results[2]["id"] == "n"
+    label = json.dumps({"reference": REF, "lang": "sw"})
+    query = json.dumps({"query": ["Jibu ni 11 \ud800"], "prompts": [""], "labels": [label]}).encode()
+    resp = _post(url, "/get_reward", query)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"].startswith("query[0]: field 'response' contains a lone surrogate")
+    assert httpx.get(f"{url}/health").json()["worker_alive"] is True
+
+
+def test_an_echoed_id_with_a_lone_surrogate_does_not_break_the_response(url: str) -> None:
+    item = {**POOL[0], "id": "a\ud800"}
+    resp = _post(url, "/score", json.dumps({"items": [item]}).encode())
+    assert resp.status_code == 200, resp.text
+    assert json.loads(resp.content)["results"][0]["id"] == "a\ud800"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b'{"items": [{"response": "x", "lang": "sw", "reference": "r", "id": NaN}]}',
+            "NaN is not standard JSON",
+        ),
+        (b'{"items": [], "x": Infinity}', "Infinity"),
+        (b'{"items": [], "x": 1e999}', "out of range"),
+        (b'{"items": [], "items": []}', "duplicate key 'items'"),
+    ],
+)
+def test_non_standard_json_bodies_get_400(url: str, body: bytes, message: str) -> None:
+    # Python's json takes these; echoing an `id: NaN` back used to fail the response with a 500.
+    resp = _post(url, "/score", body)
+    assert resp.status_code == 400, resp.text
+    assert message in resp.json()["detail"]
+    label = '{"reference": "r", "lang": "sw", "gold": NaN}'
+    resp = _post(
+        url, "/get_reward", json.dumps({"query": ["x"], "prompts": [""], "labels": [label]}).encode()
+    )
+    assert resp.status_code == 422 and "NaN is not standard JSON" in resp.json()["detail"]
