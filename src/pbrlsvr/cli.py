@@ -142,6 +142,17 @@ def _pivot_flags(**flags: Any) -> dict[str, Any]:
     return {names[k]: v for k, v in flags.items()}
 
 
+def _pivot_outputs_ok(cfg: Any) -> None:
+    """Refuse an export path that is the data file, the store or the solutions file (before any
+    work: a pivot run can take hours, and the export would replace what it read)."""
+    from pbrlsvr.io_checks import check_output
+
+    if cfg.output is None:
+        return
+    solutions = getattr(getattr(cfg, "solutions", None), "path", None)
+    check_output(cfg.output, [cfg.data.source, cfg.store, solutions], folder_ok=True)
+
+
 def _pivot_finish(outcome: Any) -> None:
     from pbrlsvr.pivot.commands import render_outcome
 
@@ -204,6 +215,7 @@ def pivot_command(
     cfg = load_config(
         PivotCommandConfig, config, with_flags(parse_set_options(set_ or []), _pivot_flags(**given))
     )
+    _pivot_outputs_ok(cfg)
     _pivot_finish(pivot_generate(cfg, progress_console=err_console))
 
 
@@ -248,6 +260,7 @@ def pivot_export_command(
         min_agreement=min_agreement,
     )
     cfg = load_config(PivotCommandConfig, config, with_flags(parse_set_options(set_ or []), flags))
+    _pivot_outputs_ok(cfg)
     _pivot_finish(pivot_export(cfg))
 
 
@@ -293,6 +306,7 @@ def pivot_import_command(
         force=True if force else None,
     )
     cfg = load_config(PivotImportCommandConfig, config, with_flags(parse_set_options(set_ or []), flags))
+    _pivot_outputs_ok(cfg)
     _pivot_finish(pivot_import(cfg))
 
 
@@ -319,6 +333,10 @@ def data_command(
         {"data.source": source, "data.langs": langs, "data.limit": limit, "output": output},
     )
     cfg = load_config(DataCommandConfig, config, overrides)
+    if cfg.output is not None:
+        from pbrlsvr.io_checks import check_output
+
+        check_output(cfg.output, [cfg.data.source])  # -o onto --data would replace the data
     problems = load_problems(cfg.data)
     per_lang = Counter(p.lang for p in problems)
     table = Table(title=f"{cfg.data.source}: {len(problems)} problems")
@@ -599,8 +617,10 @@ def export_verl_command(
 ) -> None:
     """Write a pivot export in verl's Parquet schema (use with pbrlsvr.integrations.verl.compute_score)."""
     from pbrlsvr.integrations.verl import export_verl
+    from pbrlsvr.io_checks import check_output
     from pbrlsvr.train.dataset import build_rows, read_rows
 
+    check_output(output, [data])  # -o onto --data would replace the pivot export it reads
     rows = build_rows(read_rows(data))
     for row in rows:
         row["question"] = row["prompt"][0]["content"]

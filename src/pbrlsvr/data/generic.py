@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import DuplicateGuard, canonical_number, iter_jsonl, read_bytes, stable_hash
 from pbrlsvr.data.report import Issues, OnError
 from pbrlsvr.errors import DataError, UnknownLanguageError
+from pbrlsvr.io_checks import find_unencodable, loads_strict
 from pbrlsvr.languages import normalize_lang
 
 FIELDS = ("id", "lang", "question", "question_en", "gold", "solution_en")
@@ -73,14 +73,20 @@ def _read_json(path: Path, issues: Issues) -> _Table:
     if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"["):
         return _read_jsonl(path, issues)
     try:
-        items = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        items = loads_strict(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not valid UTF-8 (byte {exc.start})") from None
+    except ValueError as exc:
         raise DataError(f"{path}: not valid JSON: {exc}") from None
     rows: list[tuple[int, int, dict[str, Any]]] = []
     columns: dict[str, None] = {}
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             issues.add(path, i + 1, f"expected a JSON object, got {type(item).__name__}", unit="row")
+            continue
+        unusable = find_unencodable(item)
+        if unusable is not None:
+            issues.add(path, i + 1, unusable, unit="row")
             continue
         rows.append((i + 1, i, item))
         columns.update(dict.fromkeys(item))

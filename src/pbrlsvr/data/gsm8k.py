@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from pbrlsvr.data.readers import (
 from pbrlsvr.data.report import Issues, OnError
 from pbrlsvr.data.resources import gsm8k_mgsm_model_solutions, gsm8k_mgsm_test
 from pbrlsvr.errors import DataError, UnknownLanguageError
+from pbrlsvr.io_checks import find_unencodable, loads_strict
 from pbrlsvr.languages import normalize_lang
 
 logger = logging.getLogger("pbrlsvr.data")
@@ -327,10 +327,13 @@ def read_example_model_solutions(path: str | Path | None = None) -> dict[str, di
         if not raw.strip():
             continue
         try:
-            rec = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataError(f"{file}:{number}: invalid JSON: {exc}") from None
+            rec = loads_strict(raw)
+        except ValueError as exc:  # also deep nesting, NaN, duplicate keys, invalid UTF-8
+            raise DataError(f"{file}:{number}: {exc}") from None
         if not isinstance(rec, dict) or not isinstance(rec.get("question"), str):
             raise DataError(f"{file}:{number}: expected an object with a 'question'")
+        unusable = find_unencodable(rec)
+        if unusable is not None:
+            raise DataError(f"{file}:{number}: {unusable}")
         out[rec["question"]] = rec
     return out

@@ -8,7 +8,6 @@ and Unicode line separators inside a JSON string (GSM8K has ``\\u2028``) never s
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from pbrlsvr.data.report import Issues
 from pbrlsvr.errors import DataError, UnknownLanguageError
+from pbrlsvr.io_checks import find_unencodable, loads_strict
 from pbrlsvr.languages import normalize_lang
 
 _BOM = b"\xef\xbb\xbf"
@@ -74,15 +74,20 @@ def iter_lines(path: Path, issues: Issues) -> Iterator[Line]:
 
 
 def iter_jsonl(path: Path, issues: Issues) -> Iterator[tuple[Line, dict[str, Any]]]:
-    """JSON objects, one per non-blank line; bad JSON and non-objects are reported."""
+    """JSON objects, one per non-blank line; bad or non-standard JSON (:func:`loads_strict`),
+    non-objects and text with a NUL or lone surrogate are reported, each for its own line."""
     for line in iter_lines(path, issues):
         try:
-            record = json.loads(line.text)
-        except json.JSONDecodeError as exc:
-            issues.add(path, line.number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            record = loads_strict(line.text)
+        except ValueError as exc:  # bad syntax, deep nesting, NaN/Infinity, duplicate keys
+            issues.add(path, line.number, str(exc))
             continue
         if not isinstance(record, dict):
             issues.add(path, line.number, f"expected a JSON object, got {type(record).__name__}")
+            continue
+        unusable = find_unencodable(record)
+        if unusable is not None:  # a lone surrogate or NUL would fail later, in a tokenizer
+            issues.add(path, line.number, unusable)
             continue
         yield line, record
 
@@ -96,8 +101,8 @@ def peek_jsonl_keys(path: Path) -> set[str] | None:
                 if not raw:
                     return None
                 try:
-                    record = json.loads(raw.decode("utf-8-sig"))
-                except (UnicodeDecodeError, json.JSONDecodeError):
+                    record = loads_strict(raw.decode("utf-8-sig"))
+                except ValueError:  # UnicodeDecodeError too; and deep nesting, NaN, ...
                     continue
                 return set(record) if isinstance(record, dict) else None
     except OSError:

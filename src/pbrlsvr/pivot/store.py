@@ -152,6 +152,16 @@ class ReferenceStore:
                 if not create:
                     raise StoreError(f"reference store not found: {self.path}")
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            elif not create:
+                # Reading only (pivot export): SQLite would happily turn an empty or unrelated
+                # file into a new database; an existing store starts with SQLite's magic header.
+                with open(self.path, "rb") as fh:
+                    head = fh.read(16)
+                if head != b"SQLite format 3\x00":
+                    what = "an empty file" if not head else "not a SQLite file"
+                    raise StoreError(
+                        f"reference store {self.path} is {what}; nothing to read (left unchanged)"
+                    )
         self._conn = sqlite3.connect(
             ":memory:" if memory else str(self.path), timeout=busy_timeout, isolation_level=None
         )

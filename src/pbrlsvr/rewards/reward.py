@@ -22,7 +22,6 @@ log them one by one. Scoring is deterministic: the same inputs give the same rew
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import numpy as np
 
 from pbrlsvr.config import COMPONENTS, RewardConfig
 from pbrlsvr.errors import ConfigError
+from pbrlsvr.io_checks import find_unencodable
 from pbrlsvr.languages import get_language
 from pbrlsvr.rewards.answer import AnswerVerifier, answer_score, extract_answer, format_score
 from pbrlsvr.rewards.encoders.base import Encoder
@@ -41,28 +41,18 @@ from pbrlsvr.rewards.translation import Translator, chrf
 
 _ITEM_FIELDS = ("response", "lang", "reference", "reference_answer", "gold", "question")
 
-# A lone surrogate (JSON allows "\\ud800" on its own) cannot be encoded as UTF-8, so tokenizers,
-# encoders and any UTF-8 output raise on it deep inside a batch; NUL truncates text in C libraries
-# and files. Both are refused per item, up front, with the field and position named.
-_UNENCODABLE = re.compile("[\x00\ud800-\udfff]")
-
 
 def check_text(name: str, value: str) -> None:
     """Raise ``ValueError`` naming ``name`` when ``value`` holds a NUL or a lone surrogate.
 
-    Such text cannot be scored (the tokenizer raises on a lone surrogate) nor written as UTF-8, so
-    it is refused per item, with its position, instead of failing a whole batch later.
+    JSON allows ``"\\ud800"`` on its own, but such text cannot be encoded as UTF-8, so the
+    tokenizer raises deep inside a batch (costing every other item) and no UTF-8 output can hold
+    it; NUL truncates text in C libraries. Both are refused per item, up front, field and position
+    named (:func:`pbrlsvr.io_checks.find_unencodable`).
     """
-    m = _UNENCODABLE.search(value)
-    if m is None:
-        return
-    ch = m.group()
-    what = (
-        "a NUL character (U+0000)"
-        if ch == "\x00"
-        else f"a lone surrogate U+{ord(ch):04X} (not encodable as UTF-8)"
-    )
-    raise ValueError(f"field {name!r} contains {what} at character {m.start()}")
+    reason = find_unencodable(value, name)
+    if reason is not None:
+        raise ValueError(reason)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ Running the same command again resumes after the last complete line of the ``.pa
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -43,6 +42,7 @@ from typing import IO, Any
 
 from pbrlsvr import __version__
 from pbrlsvr.errors import DataError, UnknownLanguageError
+from pbrlsvr.io_checks import loads_strict, same_file
 from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult
 
 RESULT_KEY = "pbrlsvr"
@@ -107,15 +107,6 @@ def partial_paths(output: Path) -> tuple[Path, Path]:
     return output.with_name(output.name + ".partial"), output.with_name(output.name + ".partial.json")
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
-
-
 def check_paths(
     input_path: str | Path, output_path: str | Path, *, also_written: tuple[Path, ...] = ()
 ) -> None:
@@ -136,7 +127,7 @@ def check_paths(
     if dst.is_dir():
         raise DataError(f"output {dst} is an existing folder; give a file path (e.g. {dst / 'scored.jsonl'})")
     for target in (dst, *partial_paths(dst), *also_written):
-        if _same_file(src, target):
+        if same_file(src, target):
             raise DataError(
                 f"output {target} is the input file; scoring in place would replace its lines: "
                 "choose another output path"
@@ -146,6 +137,9 @@ def check_paths(
         parent = parent.parent
     if parent.exists() and not parent.is_dir():
         raise DataError(f"cannot write {dst}: {parent} is a file, not a folder")
+
+
+parse_json_line = loads_strict  # the name the service imported first; kept for callers
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -179,46 +173,6 @@ def _read_lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None, 
         yield number, raw, done
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not standard JSON (write null or a string)")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} is out of range for a 64-bit float")
-    return value
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise ValueError(f"duplicate key {key[:80]!r} in a JSON object (which value is meant?)")
-            seen.add(key)
-    return obj
-
-
-def parse_json_line(text: str) -> Any:
-    """Strict JSON: no NaN/Infinity, no out-of-range numbers, no duplicate keys, bounded nesting.
-
-    Python's ``json`` accepts all of these silently (and writes NaN back as non-standard JSON);
-    here each is a ``ValueError`` that says what is wrong, so the line fails alone.
-    """
-    try:
-        return json.loads(
-            text, parse_constant=_no_constant, parse_float=_finite_float, object_pairs_hook=_object
-        )
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
-    except RecursionError:
-        raise ValueError("invalid JSON: nested too deeply") from None
-    except ValueError as exc:
-        raise ValueError(f"invalid JSON: {exc}") from None
-
-
 @dataclass
 class _Line:
     number: int
@@ -239,7 +193,7 @@ def _classify(number: int, raw: bytes | None, reward: Reward, key: str, limit: i
     except UnicodeDecodeError as exc:
         return _Line(number, error=f"invalid UTF-8 at byte {exc.start}")
     try:
-        obj = parse_json_line(text)
+        obj = loads_strict(text)
     except ValueError as exc:
         return _Line(number, error=str(exc))
     if not isinstance(obj, dict):

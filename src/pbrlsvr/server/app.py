@@ -33,8 +33,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from pbrlsvr.io_checks import loads_strict
 from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult
-from pbrlsvr.rewards.score_file import parse_json_line
 from pbrlsvr.server import openrlhf
 from pbrlsvr.server.batcher import Busy, ItemFailure, MicroBatcher
 from pbrlsvr.server.config import ServeConfig
@@ -148,7 +148,7 @@ class ScoringService:
         try:
             # Strict, as `pbrlsvr score` reads lines: NaN/Infinity, out-of-range numbers and
             # duplicate keys are refused (Python's json would take them and answer with invalid JSON).
-            return parse_json_line(text)
+            return loads_strict(text)
         except ValueError as exc:
             raise HTTPError(400, str(exc), "bad_json") from None
 

@@ -35,8 +35,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pbrlsvr.io_checks import loads_strict
 from pbrlsvr.rewards.reward import RewardItem, RewardResult, check_text
-from pbrlsvr.rewards.score_file import parse_json_line
 
 _PROBE = 8  # characters of the query's start looked up inside a left-truncated prompt
 
@@ -78,7 +78,7 @@ def parse_label(label: Any) -> dict[str, Any]:
             f"the label must be a JSON object (or a string holding one), got {type(label).__name__}"
         )
     try:
-        data = parse_json_line(label)
+        data = loads_strict(label)
     except ValueError as exc:
         raise ValueError(
             "the label is not JSON; expected a string like "
