@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.pbrlsvr-installed
-EXTRAS ?= dev,serve,offline
+EXTRAS ?= dev,serve,offline,engine
 PYTEST_ARGS ?=
 
 .PHONY: install models test test-fast lint demo clean-venv

@@ -12,6 +12,8 @@ Backends (all implement :class:`Generator`):
 - :class:`OpenAIGenerator`: any OpenAI-compatible chat-completions server (vLLM, SGLang, TGI,
   llama.cpp, OpenAI) over HTTP, concurrent, with retries.
 - :class:`VLLMGenerator`: vLLM's offline engine (``pip install 'pbrlsvr[vllm]'``).
+- :class:`CT2Generator`: the CTranslate2 engine (``ct2:<model>``, ``pip install 'pbrlsvr[engine]'``),
+  the fast path on CPU: int8 sampling about 20x HF ``generate`` on 2 cores (DESIGN.md).
 
 Importing this package loads neither torch nor httpx; backends import what they need when built.
 """
@@ -32,12 +34,14 @@ from pbrlsvr.generation.base import (
     SamplingSettings,
     check_conversation,
 )
+from pbrlsvr.generation.ct2_backend import CT2Generator
 from pbrlsvr.generation.openai_backend import OpenAIGenerator, ServerUnavailableError
 from pbrlsvr.generation.transformers_backend import DEFAULT_BATCH_SIZE, TransformersGenerator
 from pbrlsvr.generation.vllm_backend import VLLMGenerator
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "CT2Generator",
     "Conversation",
     "FinishReason",
     "Generation",
@@ -66,6 +70,7 @@ _KWARGS: dict[str, tuple[str, ...]] = {
         "trust_remote_code",
         "name",
     ),
+    "ct2": ("compute_type", "device", "threads", "batch_size", "max_input_tokens", "trust_remote_code", "name"),
     "transformers": (
         "dtype",
         "device",
@@ -81,7 +86,7 @@ _KWARGS: dict[str, tuple[str, ...]] = {
 def parse_generator_spec(spec: str) -> tuple[str, str, str | None]:
     """``(backend, target, model)`` for a generator spec (see :func:`build_generator`).
 
-    ``backend`` is ``"openai"``, ``"vllm"`` or ``"transformers"``; ``target`` is the URL (without the
+    ``backend`` is ``"openai"``, ``"vllm"``, ``"ct2"`` or ``"transformers"``; ``target`` is the URL (without the
     ``#model`` part) or the model spec; ``model`` is the part after ``#`` for URLs, else None.
     """
     text = spec.strip()
@@ -95,6 +100,11 @@ def parse_generator_spec(spec: str) -> tuple[str, str, str | None]:
         if not model:
             raise ConfigError(f"generator spec {spec!r}: name the model after 'vllm:'")
         return "vllm", model, None
+    if text.lower().startswith("ct2:"):
+        model = text[4:].strip()
+        if not model:
+            raise ConfigError(f"generator spec {spec!r}: name the model after 'ct2:'")
+        return "ct2", model, None
     return "transformers", text, None
 
 
@@ -107,6 +117,8 @@ def build_generator(spec: str | Mapping[str, Any], **kw: Any) -> Generator:
       (``model.name: http://gpu-box:8000/v1#meta-llama/Llama-3.1-8B-Instruct``), and it is the
       generator's ``name``.
     - ``vllm:<model>``: :class:`VLLMGenerator` (needs ``pbrlsvr[vllm]``).
+    - ``ct2:<model>``: :class:`CT2Generator` (needs ``pbrlsvr[engine]``), any model spec converted
+      once to CTranslate2 (int8 by default; ``compute_type=float32`` for fp32 numerics).
     - anything else (offline alias, ``.gguf``, folder, HF id): :class:`TransformersGenerator`.
 
     Keyword arguments go to the backend's constructor; ``None`` values are dropped (so callers can
@@ -140,4 +152,6 @@ def build_generator(spec: str | Mapping[str, Any], **kw: Any) -> Generator:
         return OpenAIGenerator(target, model, **opts)
     if backend == "vllm":
         return VLLMGenerator(target, **opts)
+    if backend == "ct2":
+        return CT2Generator(target, **opts)
     return TransformersGenerator(target, **opts)

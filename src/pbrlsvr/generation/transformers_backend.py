@@ -64,6 +64,23 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+def chat_prompt_ids(tokenizer: Any, conversation: list[Message], owner: Any = None) -> list[int]:
+    """The prompt token ids of one conversation: the tokenizer's chat template with the assistant
+    generation prompt, or (no template) a plain ``role: content`` layout, warned about once per
+    ``owner`` (a generator with ``name`` and ``_warned_template``)."""
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    else:
+        if owner is not None and not getattr(owner, "_warned_template", False):
+            logger.warning(
+                "tokenizer of %s has no chat template; using a plain 'role: content' layout",
+                getattr(owner, "name", "the model"),
+            )
+            owner._warned_template = True
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in conversation) + "assistant:"
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
 def _row_seed(seed: int, sample: int, prompt_ids: Sequence[int]) -> int:
     """A 63-bit seed for one row, from the call's seed, the sample index and the prompt tokens."""
     h = hashlib.sha256(f"{seed}:{sample}:".encode())
@@ -206,17 +223,7 @@ class TransformersGenerator(Generator):
 
     def encode(self, conversation: list[Message]) -> list[int]:
         """The prompt token ids of one conversation (chat template + assistant generation prompt)."""
-        tok = self.tokenizer
-        if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-        else:
-            if not self._warned_template:
-                logger.warning(
-                    "tokenizer of %s has no chat template; using a plain 'role: content' layout", self.name
-                )
-                self._warned_template = True
-            text = "".join(f"{m['role']}: {m['content']}\n" for m in conversation) + "assistant:"
-        return list(tok(text, add_special_tokens=False)["input_ids"])
+        return chat_prompt_ids(self.tokenizer, conversation, self)
 
     def _generation_config(self, max_length: int) -> Any:
         """A greedy config that pins every decoding default (the checkpoint's only fill the ids).
