@@ -19,7 +19,7 @@ from pbrlsvr.generation import (
     build_generator,
     parse_generator_spec,
 )
-from pbrlsvr.generation.ct2_engine import CT2Engine, converted_model_dir, convert_model
+from pbrlsvr.generation.ct2_engine import CT2Engine, convert_model, converted_model_dir
 from tests.test_generation import conversations, tiny_chat_lm
 
 pytest.importorskip("ctranslate2")
@@ -126,9 +126,10 @@ def test_prompt_too_long_is_an_error_result_and_others_run(tiny_dir: Path, cache
 
     # Without a limit, the prompt plus max_new_tokens must fit the context (128), as elsewhere.
     default = CT2Generator(str(tiny_dir), compute_type="float32", threads=1)
-    (g,) = default.generate([[{"role": "user", "content": " ".join(["balls"] * 90)}]], GREEDY.model_copy(
-        update={"max_new_tokens": 40}
-    ))[0]
+    (g,) = default.generate(
+        [[{"role": "user", "content": " ".join(["balls"] * 90)}]],
+        GREEDY.model_copy(update={"max_new_tokens": 40}),
+    )[0]
     assert g.finish_reason == "error" and "128-token context" in (g.error or "")
 
 
@@ -149,9 +150,7 @@ def test_engine_logprobs_are_the_models_own(tiny: tuple[Any, Any], tiny_dir: Pat
     engine = CT2Generator(str(tiny_dir), compute_type="float32", threads=1).engine
     prompt = tok("<s> user roger had 3 balls </s> <s> assistant", add_special_tokens=False)["input_ids"]
     short = tok("<s> user 5 </s> <s> assistant", add_special_tokens=False)["input_ids"]
-    out = engine.generate(
-        [prompt, short], n=3, max_new_tokens=8, temperature=1.0, seed=3, logprobs=True
-    )
+    out = engine.generate([prompt, short], n=3, max_new_tokens=8, temperature=1.0, seed=3, logprobs=True)
     for ids, row in zip([prompt, short], out, strict=True):
         for sample in row:
             full = torch.tensor([ids + sample.token_ids])
@@ -166,7 +165,9 @@ def test_weight_push_changes_outputs_to_the_new_models(
     tiny: tuple[Any, Any], tiny_dir: Path, cache: Path
 ) -> None:
     model, tok = tiny
-    engine = CT2Engine(converted_model_dir(str(tiny_dir), "float32", progress=False), tok, compute_type="float32")
+    engine = CT2Engine(
+        converted_model_dir(str(tiny_dir), "float32", progress=False), tok, compute_type="float32"
+    )
     gen = CT2Generator((engine, 128), batch_size=4)
     convs = conversations(6)
     before = gen.generate(convs, GREEDY)

@@ -70,7 +70,15 @@ _KWARGS: dict[str, tuple[str, ...]] = {
         "trust_remote_code",
         "name",
     ),
-    "ct2": ("compute_type", "device", "threads", "batch_size", "max_input_tokens", "trust_remote_code", "name"),
+    "ct2": (
+        "compute_type",
+        "device",
+        "threads",
+        "batch_size",
+        "max_input_tokens",
+        "trust_remote_code",
+        "name",
+    ),
     "transformers": (
         "dtype",
         "device",

@@ -264,7 +264,8 @@ class CT2Engine:
         eos_token_ids: list[int] | None = None,
     ) -> None:
         self.ct2 = import_ctranslate2()
-        self.device, self.index = (device.split(":") + ["0"])[:2] if ":" in device else (device, "0")
+        self.device, _, index = device.partition(":")
+        self.index = index or "0"
         self.compute_type = check_compute_type(compute_type, self.device)
         self.threads = max(0, int(threads))
         self.tokenizer = tokenizer
