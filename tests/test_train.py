@@ -271,3 +271,87 @@ def test_one_lora_step_on_the_packaged_qwen(tmp_path: Path) -> None:
     record = next(json.loads(x) for x in res.metrics_path.read_text().splitlines() if "loss" in x)
     for c in ("semantic", "answer", "trace", "language", "format"):
         assert 0.0 <= record[f"rewards/{c}/mean"] <= 1.0
+
+
+def test_engine_rollouts_sample_from_the_weights_just_trained(
+    tmp_path: Path, reward: Reward, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GRPO on CTranslate2 rollouts (TRL's rollout_func): before every rollout after an optimizer
+    step the engine holds exactly the trainer's current weights (float32: greedy output equal to
+    the trainer's model), the weights moved, and the rollout figures reach metrics.jsonl."""
+    pytest.importorskip("ctranslate2")
+    import torch
+
+    from pbrlsvr.generation import CT2Generator, SamplingSettings, TransformersGenerator
+    from pbrlsvr.train import grpo
+
+    built: list = []
+    real_build = grpo._engine_rollout
+    model, tok = tiny_causal_lm()
+    cfg = _cfg(
+        tmp_path,
+        max_steps=3,
+        learning_rate=0.05,
+        lora={"enabled": True, "r": 2, "alpha": 8},
+        rollout={"engine": "ct2", "compute_type": "float32", "threads": 1},
+    )
+    probe = [[{"role": "user", "content": "roger had 5 balls"}]]
+    greedy = SamplingSettings(max_new_tokens=12)
+    checks: list[tuple[str, str]] = []
+    pushed_versions: list[int] = []
+    original_call = None
+
+    def spy(prompts: list, trainer: object) -> dict:
+        out = original_call(prompts, trainer)
+        engine = built[0].engine
+        pushed_versions.append(engine.weight_version)
+        policy = trainer.accelerator.unwrap_model(trainer.model)  # type: ignore[attr-defined]
+        with torch.no_grad():
+            merged = {k: v.clone() for k, v in policy.state_dict().items()}
+            ours = CT2Generator((engine, 512)).generate(probe, greedy)[0][0].text
+            policy.eval()
+            hf = TransformersGenerator((policy, tok)).generate(probe, greedy)[0][0].text
+            policy.train()
+        assert all(torch.equal(merged[k], v) for k, v in policy.state_dict().items())
+        checks.append((ours, hf))
+        return out
+
+    def keep_and_spy(cfg: TrainConfig, model: object, tokenizer: object) -> object:
+        nonlocal original_call
+        built.append(real_build(cfg, model, tokenizer))
+        original_call = built[-1]
+        return _Callable(built[-1], spy)
+
+    monkeypatch.setattr(grpo, "_engine_rollout", keep_and_spy)
+    res = grpo.train(cfg, model=model, tokenizer=tok, reward=reward)
+    assert res.steps == 3
+    assert pushed_versions == [0, 1, 2]  # step 0: the converted initial policy; then one push per step
+    assert all(ours == hf for ours, hf in checks), checks
+    assert checks[0][0] != checks[-1][0], "the engine's output never changed: weights not pushed"
+    records = [json.loads(line) for line in res.metrics_path.read_text().splitlines()]
+    keys = set().union(*records)
+    assert {"rollout/generate_seconds", "rollout/tokens_per_second", "rollout/sync_seconds"} <= keys
+    assert built[0].engine.generator is None  # closed after training
+
+
+class _Callable:
+    """Forwards calls to ``fn`` and attributes to ``target`` (TRL calls the rollout, the metrics
+    callback reads its ``last_stats``)."""
+
+    def __init__(self, target: object, fn: object) -> None:
+        self._target, self._fn = target, fn
+
+    def __call__(self, *args: object) -> object:
+        return self._fn(*args)  # type: ignore[operator]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._target, name)
+
+
+def test_rollout_settings_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="exclude each other"):
+        _cfg(tmp_path, use_vllm=True, rollout={"engine": "ct2"})
+    with pytest.raises(ConfigError, match="temperature 1"):
+        _cfg(tmp_path, temperature=0.7, rollout={"engine": "ct2", "importance_mask": True})
+    with pytest.raises(ConfigError, match="sync_every"):
+        _cfg(tmp_path, rollout={"sync_every": 0})

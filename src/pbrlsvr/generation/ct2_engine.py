@@ -11,8 +11,8 @@ chat ``Generator`` interface on it and :mod:`pbrlsvr.train.engine_rollout` the T
 
 - :func:`convert_model` writes a CTranslate2 folder from an *in-memory* model (a plain HF model or
   a peft model, whose LoRA deltas are added to copies of the base weights). The converter deletes
-  modules of the model it reads, so it reads a meta-device shell whose parameters are the live
-  model's tensors: the trainer's model is never touched.
+  modules of the model it reads and quantizes its arrays in place, so it reads a meta-device
+  shell holding copies of the live model's tensors: the trainer's model is never touched.
 - :func:`converted_model_dir` converts a model spec once into ``$PBRLSVR_CACHE_DIR/ct2`` (atomic,
   locked, keyed by the source files, the quantization and the CTranslate2 version).
 - :class:`CT2Engine` generates from prompt token ids: ``n`` samples per prompt, per-token
@@ -81,7 +81,7 @@ def _unwrapped(model: Any) -> Any:
 
 
 def _clean_state(model: Any) -> dict[str, Any]:
-    """The model's tensors under plain transformers names, LoRA merged *out of place*.
+    """Copies of the model's tensors under plain transformers names, LoRA merged *out of place*.
 
     peft's ``base_layer`` is unwrapped and every active LoRA adapter's delta is added to a copy of
     its base weight (``get_delta_weight``), so the trainer's weights are never modified: merging in
@@ -93,7 +93,9 @@ def _clean_state(model: Any) -> dict[str, Any]:
     for key, value in base.state_dict().items():
         if "lora_" in key or ".modules_to_save." in key:
             continue
-        state[key.replace(".base_layer.", ".")] = value
+        # A copy: the converter quantizes the arrays it is given in place (measured: int8
+        # conversion of views left the live model's weights scaled into garbage).
+        state[key.replace(".base_layer.", ".")] = value.detach().clone()
     try:
         from peft.tuners.lora import LoraLayer
     except ImportError:  # no peft, no adapters
@@ -108,8 +110,8 @@ def _clean_state(model: Any) -> dict[str, Any]:
 
 
 def _shell(model: Any) -> Any:
-    """A copy of the model's architecture on the meta device whose parameters *are* the model's
-    tensors (no copy): what the converter may take apart."""
+    """A copy of the model's architecture on the meta device holding copies of the model's
+    tensors: what the converter may take apart and quantize in place."""
     import torch
     from transformers import AutoModelForCausalLM
 

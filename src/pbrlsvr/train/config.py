@@ -45,6 +45,29 @@ class SignalFilterSettings(StrictModel):
     )
 
 
+class RolloutSettings(StrictModel):
+    """Where GRPO's completions are generated (:mod:`pbrlsvr.train.engine_rollout`).
+
+    ``engine: auto`` uses CTranslate2 when the model trains on the CPU and ``pbrlsvr[engine]`` is
+    installed (about 20x HF ``generate`` for sampling on 2 cores), and TRL's own generation
+    otherwise (HF ``generate``, or vLLM with ``use_vllm``). ``trl`` always uses TRL's own.
+    """
+
+    engine: Literal["auto", "ct2", "trl"] = Field("auto", description="auto | ct2 | trl")
+    compute_type: str = Field("int8", description="CTranslate2 compute type: int8, int8_float32, float32")
+    threads: int = Field(0, ge=0, description="engine threads (0 = all cores)")
+    sync_every: int = Field(
+        1, ge=1, description="optimizer steps between weight pushes to the engine (1 = on-policy)"
+    )
+    importance_mask: bool | None = Field(
+        None,
+        description="mask tokens whose trainer/engine probability ratio leaves [mask_min, mask_max] "
+        "(one extra no-grad forward per rollout); default: on unless compute_type is float32",
+    )
+    mask_min: float = Field(0.5, ge=0, lt=1)
+    mask_max: float = Field(2.0, gt=1, allow_inf_nan=False)
+
+
 class TrainConfig(StrictModel):
     """GRPO on TRL's ``GRPOTrainer`` with the PB-RLSVR reward.
 
@@ -87,6 +110,9 @@ class TrainConfig(StrictModel):
     vllm_mode: Literal["colocate", "server"] = "colocate"
     log_completions: bool = False
     resume: bool = Field(False, description="continue from the last checkpoint in output_dir")
+    rollout: RolloutSettings = Field(
+        default_factory=RolloutSettings, description="generation engine for GRPO rollouts"
+    )
     filter_no_signal: SignalFilterSettings = Field(
         default_factory=SignalFilterSettings,
         description="drop prompts whose sampled group all got the same reward (no GRPO signal)",
@@ -101,6 +127,12 @@ class TrainConfig(StrictModel):
             raise ValueError(
                 f"per_device_train_batch_size × gradient_accumulation_steps ({total}) must be a multiple of "
                 f"num_generations ({self.num_generations}): GRPO scores whole groups"
+            )
+        if self.use_vllm and self.rollout.engine == "ct2":
+            raise ValueError("rollout.engine: ct2 and use_vllm: true exclude each other; choose one")
+        if self.rollout.importance_mask and self.temperature != 1.0:
+            raise ValueError(
+                "rollout.importance_mask needs temperature 1 (CTranslate2 reports log-probs before temperature)"
             )
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"max_steps must be positive or -1, got {self.max_steps}")

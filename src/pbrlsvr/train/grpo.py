@@ -32,7 +32,9 @@ class TrainResult:
     resumed_from: str | None
 
 
-def _metrics_callback(path: Path) -> Any:
+def _metrics_callback(path: Path, extra: Any = None) -> Any:
+    """A callback appending each log record to ``path``; ``extra`` (an object with ``last_stats``,
+    the engine rollout) adds its latest ``rollout/*`` figures to each record."""
     from transformers import TrainerCallback
 
     class MetricsJSONL(TrainerCallback):
@@ -46,6 +48,7 @@ def _metrics_callback(path: Path) -> Any:
             record = {
                 "step": state.global_step,
                 **{k: v for k, v in logs.items() if isinstance(v, int | float)},
+                **(getattr(extra, "last_stats", None) or {}),
             }
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -96,6 +99,51 @@ def grpo_args(cfg: TrainConfig, reward_weights: list[float]) -> Any:
     )
 
 
+def use_engine(cfg: TrainConfig) -> bool:
+    """Whether GRPO rollouts run on CTranslate2 (``rollout.engine``; ``auto``: on CPU when the
+    engine is installed and vLLM is not asked for)."""
+    if cfg.rollout.engine != "auto":
+        return cfg.rollout.engine == "ct2"
+    if cfg.use_vllm or cfg.model.device != "cpu":
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("ctranslate2") is not None
+
+
+def _engine_rollout(cfg: TrainConfig, model: Any, tokenizer: Any) -> Any:
+    """The TRL ``rollout_func`` on CTranslate2, or None for TRL's own generation."""
+    if not use_engine(cfg):
+        logger.info("GRPO rollouts: TRL's own generation (%s)", "vLLM" if cfg.use_vllm else "HF generate")
+        return None
+    from pbrlsvr.train.engine_rollout import build_engine_rollout
+
+    r = cfg.rollout
+    mask = r.importance_mask if r.importance_mask is not None else r.compute_type != "float32"
+    if mask and cfg.temperature != 1.0:
+        logger.warning("rollout.importance_mask off: it needs temperature 1, not %s", cfg.temperature)
+        mask = False
+    logger.info(
+        "GRPO rollouts: CTranslate2 %s, weights pushed every %d step(s), importance mask %s",
+        r.compute_type,
+        r.sync_every,
+        "on" if mask else "off",
+    )
+    return build_engine_rollout(
+        model,
+        tokenizer,
+        compute_type=r.compute_type,
+        threads=r.threads,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        seed=cfg.seed,
+        sync_every=r.sync_every,
+        importance_mask=mask,
+        mask_min=r.mask_min,
+        mask_max=r.mask_max,
+    )
+
+
 def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward: Any = None) -> TrainResult:
     """Run GRPO. ``model``/``tokenizer``/``reward`` may be passed in (tests, notebooks); otherwise
     they are built from ``cfg``. Returns where everything was written."""
@@ -143,6 +191,7 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
         # read the finished file, so every rank trains on the same rows.
         with args.main_process_first(local=False, desc="signal filter"):
             rows = filter_no_signal(rows, cfg, reward, model=model, tokenizer=tokenizer).rows
+    rollout = _engine_rollout(cfg, model, tokenizer)
     peft_config = None
     if cfg.lora.enabled:
         peft_config = LoraConfig(
@@ -159,9 +208,14 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
         train_dataset=to_dataset(rows),
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[_metrics_callback(metrics)],
+        callbacks=[_metrics_callback(metrics, rollout)],
+        rollout_func=rollout,
     )
-    trainer.train(resume_from_checkpoint=resumed_from)
+    try:
+        trainer.train(resume_from_checkpoint=resumed_from)
+    finally:
+        if rollout is not None:
+            rollout.close()
     final = out / "final"
     trainer.save_model(str(final))
     if tokenizer is not None:
