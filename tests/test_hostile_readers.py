@@ -214,12 +214,7 @@ def test_export_verl_output_onto_its_input_or_a_folder_is_refused(tmp_path: Path
     assert result.exit_code == 2 and "existing folder" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="train.dataset.read_rows (train --data, export-verl --data) still uses json.loads: deep "
-    "nesting raises RecursionError and NaN passes; owned by the training side, see issue 15's note",
-)
-@pytest.mark.parametrize("mode", ["deep nesting", "NaN"])
+@pytest.mark.parametrize("mode", sorted(HOSTILE))
 def test_training_rows_reader_refuses_hostile_lines(tmp_path: Path, mode: str) -> None:
     from pbrlsvr.train.dataset import read_rows
 
@@ -230,5 +225,6 @@ def test_training_rows_reader_refuses_hostile_lines(tmp_path: Path, mode: str) -
         + HOSTILE[mode][0]
         + "\n"
     )
-    with pytest.raises(DataError, match=r"refs\.jsonl:2"):
+    with pytest.raises(DataError, match=r"refs\.jsonl:2") as err:
         read_rows(src)
+    assert HOSTILE[mode][1] in str(err.value)

@@ -7,12 +7,12 @@ here, not by convention: an id from MGSM or MSVAMP in a training file is an erro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pbrlsvr.errors import DataError
+from pbrlsvr.io_checks import find_unencodable, loads_strict
 from pbrlsvr.languages import get_language
 from pbrlsvr.prompts import build_messages
 
@@ -42,9 +42,15 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
             if not raw.strip():
                 continue
             try:
-                rows.append(json.loads(raw))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DataError(f"{p}:{number}: not a JSON object ({exc})") from None
+                row = loads_strict(raw)
+            except ValueError as exc:  # syntax, NaN/Infinity, duplicate keys, deep nesting, bad UTF-8
+                raise DataError(f"{p}:{number}: {exc}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{p}:{number}: not a JSON object (got {type(row).__name__})")
+            problem = find_unencodable(row)
+            if problem is not None:
+                raise DataError(f"{p}:{number}: {problem}")
+            rows.append(row)
     return rows
 
 
