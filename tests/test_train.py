@@ -143,7 +143,7 @@ def test_bad_training_rows_and_config(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="missing"):
         build_rows(read_rows(bad))
     bad.write_text("{nope\n", encoding="utf-8")
-    with pytest.raises(DataError, match=":1: not a JSON object"):
+    with pytest.raises(DataError, match=":1: invalid JSON"):
         read_rows(bad)
     with pytest.raises(DataError, match="not found"):
         read_rows(tmp_path / "missing.jsonl")

@@ -162,3 +162,43 @@ def plot_before_after(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_arms(
+    reports: Mapping[str, Mapping[str, Any]],
+    path: Path,
+    metrics: Sequence[str] = ("accuracy", "lc_acc"),
+    title: str = "",
+) -> Path:
+    """One panel per metric: each language (and the non-English average) with one bar per arm
+    (``reports``: arm name → eval ``report.json`` content), with intervals: the experiment's
+    "which reward helps where" picture."""
+    plt = pyplot()
+    names = list(reports)
+    langs = list(dict.fromkeys(lang for r in reports.values() for lang in r["languages"]))
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(max(6.0, 0.6 * len(langs) * len(names) + 2) * len(metrics) / 1.6, 4.2)
+    )
+    axes = [axes] if len(metrics) == 1 else list(axes)
+    for ax, m in zip(axes, metrics, strict=True):
+        groups = [*langs, "avg"]
+        series = []
+        for name in names:
+            rows = dict(reports[name]["languages"])
+            rows["avg"] = (reports[name].get("averages") or {}).get("macro") or {}
+            series.append(
+                (
+                    name,
+                    [rows.get(g, {}).get(m) for g in groups],
+                    [rows.get(g, {}).get(f"{m}_ci") for g in groups],
+                )
+            )
+        _grouped_bars(ax, groups, series)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("%")
+        ax.set_title(f"{title} {LABELS[m]}".strip(), fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

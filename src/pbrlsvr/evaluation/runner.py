@@ -38,14 +38,14 @@ ProgressCallback = Callable[[int, int], None]
 def make_generator(spec: str, *, batch_size: int | None = None, **options: Any) -> Generator:
     """A generator from :func:`pbrlsvr.generation.build_generator` (tests replace this function).
 
-    ``batch_size`` (the eval's) becomes the transformers backend's batch size unless
-    ``options`` sets one; other backends batch on their own (HTTP concurrency, vLLM).
+    ``batch_size`` (the eval's) becomes the transformers or CTranslate2 backend's batch size
+    unless ``options`` sets one; other backends batch on their own (HTTP concurrency, vLLM).
     """
     try:
         from pbrlsvr.generation import build_generator, parse_generator_spec
     except ImportError as exc:
         raise PbrlsvrError(f"no generation backend is available in this version of pbrlsvr: {exc}") from None
-    if batch_size is not None and parse_generator_spec(spec)[0] == "transformers":
+    if batch_size is not None and parse_generator_spec(spec)[0] in ("transformers", "ct2"):
         options.setdefault("batch_size", batch_size)
     return build_generator(spec, **options)
 

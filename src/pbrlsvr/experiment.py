@@ -1,0 +1,353 @@
+"""`pbrlsvr experiment`: matched-budget arms (base, accuracy, PB-RLSVR, ...) from one YAML.
+
+The question a researcher asks first: does the PB-RLSVR reward make a policy reason better in the
+target languages than plain RL on the same budget, without target-language labels? One config
+names the policy, the pivot, the training data, the languages, the evaluation sets, the budget
+and the arms; every arm trains on the same rows, in the same order, with the same seed, steps,
+group size, lengths and learning rate. Only the reward differs.
+
+Stages (each resumable; ``<output>/state.json`` records what is finished, so a half-done
+experiment reports what it has and says what it lacks):
+
+1. **pivot**: the pivot model answers each training problem's *English* question (``samples``
+   votes); references are kept by the pivot's own agreement, never by gold, so the
+   ``pbrlsvr`` arm sees no label. Its accuracy against gold is reported.
+2. **train** (per training arm): GRPO on TRL with the arm's reward (:data:`ARMS`), CTranslate2
+   rollouts on CPU, checkpoints for resume.
+3. **eval** (per arm, per evaluation set): greedy, the training prompt, fsynced predictions.
+4. **report**: ``results.md`` / ``results.json`` / ``plots/``: per language Acc, LC, LC&Acc with
+   intervals for every arm, paired deltas vs ``base`` and vs ``accuracy`` with p-values, the gap to
+   English, the reward curves, the machine, the commit and wall times
+   (:mod:`pbrlsvr.experiment_report`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pbrlsvr.config import DataConfig, StrictModel, dump_config, load_config, validate_langs
+from pbrlsvr.errors import ConfigError
+
+ARMS: dict[str, dict[str, Any] | None] = {
+    "base": None,
+    "accuracy": {"preset": "accuracy"},
+    "accuracy+language": {
+        "preset": "accuracy",
+        "weights": {"answer": 1.0, "language": 0.2, "format": 0.2},
+    },
+    "semantic": {"preset": "semantic-only"},
+    "pbrlsvr": {"preset": "pbrlsvr", "answer_against": "reference"},
+}
+"""The built-in arms: name → reward overrides (``None``: no training).
+
+- ``base``: the policy as it is;
+- ``accuracy``: plain RLVR, math-verify against gold (what peers call naive RL);
+- ``accuracy+language``: the Budget Alignment recipe, 1.0 accuracy + 0.2 language + 0.2 format
+  (gold answers);
+- ``semantic``: the embedding reward alone, no gate (the paper's pure embedding variant);
+- ``pbrlsvr``: the default hybrid reward, answers checked against the pivot's (no gold).
+"""
+
+
+class ArmConfig(StrictModel):
+    """One arm: a name and the reward it trains on (``reward: null`` = no training)."""
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
+    reward: dict[str, Any] | None = Field(None, description="RewardConfig overrides; null = untrained")
+
+
+class PivotSection(StrictModel):
+    model: str = Field("qwen2.5-coder-0.5b-instruct", description="the English pivot (any model spec)")
+    samples: int = Field(4, ge=1, description="samples per problem for the majority vote")
+    temperature: float = Field(0.7, ge=0)
+    max_new_tokens: int = Field(384, ge=16)
+    keep: Literal["min_agreement", "all"] = Field(
+        "min_agreement", description="which references to train on; never by gold (the pbrlsvr arm sees none)"
+    )
+    min_agreement: float = Field(
+        0.5, ge=0, le=1, description="keep references whose voted answer has at least this agreement"
+    )
+
+
+class BudgetSection(StrictModel):
+    """What every training arm gets, identically."""
+
+    steps: int = Field(20, ge=1, description="optimizer steps")
+    prompts_per_step: int = Field(8, ge=1)
+    completions_per_prompt: int = Field(4, ge=2, description="GRPO group size")
+    max_completion_length: int = Field(256, ge=8)
+    learning_rate: float = Field(2e-5, gt=0)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    micro_batch: int = Field(8, ge=1, description="completions per forward/backward (memory, not budget)")
+    temperature: float = Field(1.0, gt=0)
+    seed: int = 0
+    save_steps: int = Field(5, ge=1, description="checkpoint interval (what a resume can lose)")
+
+
+class EvalSet(StrictModel):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
+    data: DataConfig
+
+
+class ExperimentConfig(StrictModel):
+    """`pbrlsvr experiment -c configs/experiment/small.yaml` (see the module docstring)."""
+
+    output: Path = Field(Path("results/experiment"), description="everything the experiment writes")
+    policy: str = Field("qwen2.5-coder-0.5b-instruct", description="the multilingual policy")
+    pivot: PivotSection = Field(default_factory=PivotSection)
+    train_data: DataConfig = Field(..., description="training problems (never a test set)")
+    langs: list[str] = Field(..., description="target languages (training and reward)")
+    eval_sets: list[EvalSet] = Field(..., min_length=1)
+    eval_max_new_tokens: int = Field(256, ge=16)
+    eval_batch_size: int = Field(16, ge=1)
+    budget: BudgetSection = Field(default_factory=BudgetSection)
+    arms: list[str | ArmConfig] = Field(
+        default_factory=lambda: ["base", "accuracy", "pbrlsvr"],
+        description="built-in names (base, accuracy, accuracy+language, semantic, pbrlsvr) or {name, reward}",
+    )
+    engine: Literal["ct2", "hf"] = Field("ct2", description="generation for pivot, eval and rollouts")
+    compute_type: str = Field("int8", description="CTranslate2 compute type")
+
+    _check_langs = field_validator("langs", mode="before")(validate_langs)
+
+    @model_validator(mode="after")
+    def _known_arms(self) -> ExperimentConfig:
+        names = [a if isinstance(a, str) else a.name for a in self.arms]
+        unknown = [a for a in self.arms if isinstance(a, str) and a not in ARMS]
+        if unknown:
+            raise ValueError(f"unknown arm(s) {unknown}; built-in arms are {', '.join(ARMS)}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"arm names must be unique, got {names}")
+        if "base" not in names:
+            raise ValueError("the arms must include 'base' (every delta is measured against it)")
+        if self.budget.prompts_per_step * self.budget.completions_per_prompt % self.budget.micro_batch:
+            raise ValueError("budget.micro_batch must divide prompts_per_step × completions_per_prompt")
+        if self.budget.micro_batch % self.budget.completions_per_prompt:
+            raise ValueError("budget.micro_batch must be a multiple of completions_per_prompt (whole groups)")
+        return self
+
+    def resolved_arms(self) -> list[ArmConfig]:
+        return [ArmConfig(name=a, reward=ARMS[a]) if isinstance(a, str) else a for a in self.arms]
+
+
+# ---- state ----------------------------------------------------------------------------------
+
+
+class State:
+    """``state.json``: per stage ``status`` (done / running) and wall seconds, written atomically
+    after every change, so an interrupted experiment says what finished."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.data = {}
+
+    def done(self, key: str) -> bool:
+        return self.data.get(key, {}).get("status") == "done"
+
+    def mark(self, key: str, status: str, **info: Any) -> None:
+        entry = self.data.setdefault(key, {})
+        entry.update(status=status, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **info)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def run(self, key: str, fn: Callable[[], Any], log: Callable[[str], None]) -> Any:
+        """Run a stage, recording its status and wall time (added to earlier sittings' time)."""
+        before = float(self.data.get(key, {}).get("seconds", 0.0))
+        self.mark(key, "running", seconds=before)
+        started = time.perf_counter()
+        result = fn()
+        seconds = before + time.perf_counter() - started
+        self.mark(key, "done", seconds=round(seconds, 1))
+        log(f"      {key}: done ({seconds / 60:.1f} min in total)")
+        return result
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the numbers were measured."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            names = [line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")]
+        info["cpu"] = names[0] if names else None
+    except OSError:
+        pass
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    for pkg in ("torch", "transformers", "trl", "peft", "ctranslate2"):
+        try:
+            from importlib.metadata import version
+
+            info[pkg] = version(pkg)
+        except Exception:
+            info[pkg] = None
+    return info
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout the package runs from (None outside git)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    ).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+# ---- the run --------------------------------------------------------------------------------
+
+
+def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) every stage; returns ``results.json``'s content."""
+    from pbrlsvr.evaluation.config import EvalConfig
+    from pbrlsvr.evaluation.runner import evaluate
+    from pbrlsvr.experiment_report import write_results
+    from pbrlsvr.pivot.commands import pivot_generate
+    from pbrlsvr.pivot.config import PivotCommandConfig
+    from pbrlsvr.train.config import TrainConfig
+    from pbrlsvr.train.grpo import train
+
+    out = cfg.output
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
+    state = State(out / "state.json")
+    state.data.setdefault("meta", {}).update(machine=machine_info(), commit=git_commit())
+    arms = cfg.resolved_arms()
+
+    def spec(model: str) -> str:
+        """The generator spec for a model: on the engine unless it already names a backend
+        (``ct2:``, ``vllm:``, ``http://...``, a registered pivot scheme)."""
+        return f"ct2:{model}" if cfg.engine == "ct2" and ":" not in model else model
+
+    model_options = {"compute_type": cfg.compute_type} if cfg.engine == "ct2" else {}
+
+    # 1. pivot
+    refs = out / "pivot" / "references.jsonl"
+    (out / "pivot").mkdir(exist_ok=True)
+    pivot_cfg = load_config(
+        PivotCommandConfig,
+        overrides={
+            "data": {**cfg.train_data.model_dump(mode="json"), "langs": cfg.langs},
+            "store": str(out / "pivot" / "references.sqlite"),
+            "output": str(refs),
+            "keep": cfg.pivot.keep,
+            "min_agreement": cfg.pivot.min_agreement,
+            "pivot.model": spec(cfg.pivot.model),
+            "pivot.samples": cfg.pivot.samples,
+            "pivot.sampling.max_new_tokens": cfg.pivot.max_new_tokens,
+            "pivot.sampling.temperature": cfg.pivot.temperature if cfg.pivot.samples > 1 else 0.0,
+            "pivot.sampling.seed": cfg.budget.seed,
+        },
+    )
+    log(f"[pivot] {cfg.pivot.model} answers the English questions ({cfg.pivot.samples} samples each)")
+    outcome = state.run("pivot", lambda: pivot_generate(pivot_cfg), log)
+    state.mark("pivot", "done", summary=outcome.to_dict())
+
+    # 2. train
+    b = cfg.budget
+    per_step = b.prompts_per_step * b.completions_per_prompt
+    finals: dict[str, str] = {}
+    for arm in arms:
+        if arm.reward is None:
+            finals[arm.name] = cfg.policy
+            continue
+        run_dir = out / "arms" / arm.name / "train"
+        final = run_dir / "final"
+        finals[arm.name] = str(final)
+        if state.done(f"train/{arm.name}") and final.is_dir():
+            log(f"[train] {arm.name}: finished earlier, skipped")
+            continue
+        tcfg = load_config(
+            TrainConfig,
+            overrides={
+                "data": str(refs),
+                "langs": cfg.langs,
+                "model.name": cfg.policy,
+                "output_dir": str(run_dir),
+                "reward": {**arm.reward, "langs": cfg.langs},
+                "max_steps": b.steps,
+                "num_generations": b.completions_per_prompt,
+                "per_device_train_batch_size": b.micro_batch,
+                "gradient_accumulation_steps": per_step // b.micro_batch,
+                "max_completion_length": b.max_completion_length,
+                "learning_rate": b.learning_rate,
+                "temperature": b.temperature,
+                "seed": b.seed,
+                "save_steps": b.save_steps,
+                "save_total_limit": 1,
+                "lora": {"enabled": True, "r": b.lora_r, "alpha": b.lora_alpha},
+                "rollout": {
+                    "engine": "ct2" if cfg.engine == "ct2" else "trl",
+                    "compute_type": cfg.compute_type,
+                },
+                "resume": run_dir.is_dir() and any(run_dir.glob("checkpoint-*")),
+            },
+        )
+        log(
+            f"[train] {arm.name}: {b.steps} GRPO steps × {b.prompts_per_step} prompts × {b.completions_per_prompt}"
+        )
+        state.run(f"train/{arm.name}", lambda tcfg=tcfg: train(tcfg), log)
+
+    # 3. eval
+    for arm in arms:
+        for es in cfg.eval_sets:
+            key = f"eval/{arm.name}/{es.name}"
+            ecfg = load_config(
+                EvalConfig,
+                overrides={
+                    "model": spec(finals[arm.name]),
+                    "model_options": model_options,
+                    "data": es.data.model_dump(mode="json"),
+                    "output": str(out / "arms" / arm.name / f"eval_{es.name}"),
+                    "sampling": {"max_new_tokens": cfg.eval_max_new_tokens},
+                    "prompt": {"style": "train"},
+                    "batch_size": cfg.eval_batch_size,
+                },
+            )
+            if state.done(key):
+                log(f"[eval] {arm.name} on {es.name}: finished earlier, skipped")
+                continue
+            log(f"[eval] {arm.name} on {es.name}")
+            state.run(key, lambda ecfg=ecfg: evaluate(ecfg), log)
+
+    # 4. report
+    log("[report] results.md, results.json, plots/")
+    return write_results(cfg, state.data, arms)
+
+
+def load_experiment_config(path: Path | None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    if path is None:
+        raise ConfigError("experiment needs a config: pbrlsvr experiment -c configs/experiment/small.yaml")
+    return load_config(ExperimentConfig, path, overrides=overrides)

@@ -1,0 +1,148 @@
+"""`pbrlsvr experiment`: the arms share one budget and data order, a stopped experiment reports what
+it has and resumes without redoing finished stages, and the results carry every arm's table and
+the paired deltas. A tiny random model stands in for pivot and policy (real encoder and lingua)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pbrlsvr.config import load_config
+from pbrlsvr.errors import ConfigError
+from pbrlsvr.experiment import ExperimentConfig, run_experiment
+
+
+def _train_file(path: Path) -> Path:
+    rows = []
+    for i in range(3):
+        for lang, q in (("de", "roger hatte 5 bälle"), ("sw", "roger alikuwa na mipira 5")):
+            rows.append(
+                {
+                    "id": f"toy-{i:04d}",
+                    "lang": lang,
+                    "question": q,
+                    "question_en": "roger had 5 balls",
+                    "gold": "11",
+                }
+            )
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def fake_pivot() -> object:
+    """A pivot that always answers (``... The answer is N.``): a random tiny model rarely does."""
+    from pbrlsvr.pivot.runner import register_generator
+    from tests.test_pivot_fakes import FakeGenerator
+
+    register_generator("fake", lambda cfg: FakeGenerator(name=cfg.model, spread=2))
+    yield
+    register_generator("fake", None)
+
+
+def _cfg(tmp_path: Path, **overrides: object) -> ExperimentConfig:
+    from tests.test_demo import _tiny_folder
+
+    model = _tiny_folder(tmp_path / "tiny")
+    base = {
+        "output": str(tmp_path / "exp"),
+        "policy": model,
+        "pivot": {"model": "fake:pivot", "samples": 2, "max_new_tokens": 16, "keep": "all"},
+        "train_data": {"source": str(_train_file(tmp_path / "train.jsonl"))},
+        "langs": ["de", "sw"],
+        "eval_sets": [{"name": "mgsm", "data": {"source": "mgsm", "langs": ["en", "de", "sw"], "limit": 3}}],
+        "eval_max_new_tokens": 16,
+        "budget": {
+            "steps": 2,
+            "prompts_per_step": 2,
+            "completions_per_prompt": 2,
+            "micro_batch": 2,
+            "max_completion_length": 12,
+            "save_steps": 1,
+        },
+        "arms": ["base", "accuracy", "pbrlsvr"],
+        "compute_type": "float32",
+    }
+    return load_config(ExperimentConfig, overrides={**base, **overrides})
+
+
+def test_config_names_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown arm"):
+        _cfg(tmp_path, arms=["base", "ppo"])
+    with pytest.raises(ConfigError, match="must include 'base'"):
+        _cfg(tmp_path, arms=["accuracy"])
+    with pytest.raises(ConfigError, match="whole groups"):
+        _cfg(tmp_path, budget={"completions_per_prompt": 4, "micro_batch": 2, "prompts_per_step": 2})
+
+
+def test_arms_share_the_budget_and_a_stopped_run_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("ctranslate2")
+    from pbrlsvr.evaluation import runner
+
+    cfg = _cfg(tmp_path)
+    out = cfg.output
+
+    # First sitting: stop the experiment at its first evaluation of a trained arm.
+    real_evaluate = runner.evaluate
+
+    def stop_at_trained(ecfg: object) -> object:
+        if "/arms/accuracy/" in str(ecfg.output):  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+        return real_evaluate(ecfg)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "evaluate", stop_at_trained)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, log=lambda _: None)
+    state = json.loads((out / "state.json").read_text())
+    assert state["pivot"]["status"] == "done" and state["train/accuracy"]["status"] == "done"
+    assert state["train/pbrlsvr"]["status"] == "done" and state["eval/base/mgsm"]["status"] == "done"
+    assert state["eval/accuracy/mgsm"]["status"] == "running"
+
+    # The two arms trained on the same rows, in the same order, with the same budget.
+    configs = {
+        arm: (out / "arms" / arm / "train" / "config.yaml").read_text() for arm in ("accuracy", "pbrlsvr")
+    }
+    strip = [line for line in configs["accuracy"].splitlines() if "output_dir" not in line]
+    other = [line for line in configs["pbrlsvr"].splitlines() if "output_dir" not in line]
+    differing = {a.split(":")[0].strip() for a, b in zip(strip, other, strict=False) if a != b}
+    assert differing <= {
+        "preset",
+        "answer_against",
+        "language_gate",
+        "answer",
+        "semantic",
+        "trace",
+        "language",
+        "format",
+        "translation",
+    }, differing
+
+    # Second sitting: nothing finished is redone; the rest completes.
+    monkeypatch.setattr(runner, "evaluate", real_evaluate)
+    calls: list[str] = []
+    from pbrlsvr.train import grpo
+
+    real = grpo.train
+
+    def counting_train(tcfg: object, **kw: object) -> object:
+        calls.append(str(tcfg.output_dir))  # type: ignore[attr-defined]
+        return real(tcfg, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(grpo, "train", counting_train)
+    results = run_experiment(cfg, log=lambda _: None)
+    assert calls == []  # both arms were finished
+    assert results["finished"] and results["missing_stages"] == []
+    md = (out / "results.md").read_text()
+    for arm in ("base", "accuracy", "pbrlsvr"):
+        assert arm in results["eval_sets"]["mgsm"]["arms"]
+    assert set(results["eval_sets"]["mgsm"]["vs_base"]) == {"accuracy", "pbrlsvr"}
+    assert set(results["eval_sets"]["mgsm"]["vs_accuracy"]) == {"pbrlsvr"}
+    assert "| **avg (non-en)** |" in md and "deltas vs base" in md and "deltas vs accuracy" in md
+    for rel in results["plots"]:
+        assert (out / rel).read_bytes()[:4] == b"\x89PNG" and f"]({rel})" in md
+    assert results["pivot"]["problems"] == 3
+    assert results["meta"]["machine"]["cpus"] >= 1
