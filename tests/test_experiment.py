@@ -86,21 +86,24 @@ def test_arms_share_the_budget_and_a_stopped_run_resumes(
     cfg = _cfg(tmp_path)
     out = cfg.output
 
-    # First sitting: stop the experiment at its first evaluation of a trained arm.
+    # First sitting: stop the experiment at the evaluation of the last arm.
     real_evaluate = runner.evaluate
 
-    def stop_at_trained(ecfg: object) -> object:
-        if "/arms/accuracy/" in str(ecfg.output):  # type: ignore[attr-defined]
+    def stop_at_last(ecfg: object) -> object:
+        if "/arms/pbrlsvr/" in str(ecfg.output):  # type: ignore[attr-defined]
             raise KeyboardInterrupt
         return real_evaluate(ecfg)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "evaluate", stop_at_trained)
+    monkeypatch.setattr(runner, "evaluate", stop_at_last)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(cfg, log=lambda _: None)
     state = json.loads((out / "state.json").read_text())
     assert state["pivot"]["status"] == "done" and state["train/accuracy"]["status"] == "done"
-    assert state["train/pbrlsvr"]["status"] == "done" and state["eval/base/mgsm"]["status"] == "done"
-    assert state["eval/accuracy/mgsm"]["status"] == "running"
+    assert state["train/pbrlsvr"]["status"] == "done" and state["eval/accuracy/mgsm"]["status"] == "done"
+    assert state["eval/pbrlsvr/mgsm"]["status"] == "running"
+    partial = json.loads((out / "results.json").read_text())  # written after every finished stage
+    assert partial["missing_stages"] == ["eval/pbrlsvr/mgsm"] and not partial["finished"]
+    assert "Unfinished" in (out / "results.md").read_text()
 
     # The two arms trained on the same rows, in the same order, with the same budget.
     configs = {

@@ -13,8 +13,9 @@ experiment reports what it has and says what it lacks):
    votes); references are kept by the pivot's own agreement, never by gold, so the
    ``pbrlsvr`` arm sees no label. Its accuracy against gold is reported.
 2. **train** (per training arm): GRPO on TRL with the arm's reward (:data:`ARMS`), CTranslate2
-   rollouts on CPU, checkpoints for resume.
-3. **eval** (per arm, per evaluation set): greedy, the training prompt, fsynced predictions.
+   rollouts on CPU, checkpoints for resume;
+3. **eval** (per arm, right after its training, per evaluation set): greedy, the training prompt,
+   fsynced predictions. Arm by arm, so a sitting that ends early keeps whole arms.
 4. **report**: ``results.md`` / ``results.json`` / ``plots/``: per language Acc, LC, LC&Acc with
    intervals for every arm, paired deltas vs ``base`` and vs ``accuracy`` with p-values, the gap to
    English, the reward curves, the machine, the commit and wall times
@@ -275,59 +276,25 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
     outcome = state.run("pivot", lambda: pivot_generate(pivot_cfg), log)
     state.mark("pivot", "done", summary=outcome.to_dict())
 
-    # 2. train
+    # 2-3. per arm: train (if it trains), then evaluate on every set. Arm by arm, so that a
+    # stopped experiment holds whole arms (a trained arm's evaluation is what a sitting keeps).
     b = cfg.budget
     per_step = b.prompts_per_step * b.completions_per_prompt
-    finals: dict[str, str] = {}
     for arm in arms:
-        if arm.reward is None:
-            finals[arm.name] = cfg.policy
-            continue
-        run_dir = out / "arms" / arm.name / "train"
-        final = run_dir / "final"
-        finals[arm.name] = str(final)
-        if state.done(f"train/{arm.name}") and final.is_dir():
-            log(f"[train] {arm.name}: finished earlier, skipped")
-            continue
-        tcfg = load_config(
-            TrainConfig,
-            overrides={
-                "data": str(refs),
-                "langs": cfg.langs,
-                "model.name": cfg.policy,
-                "output_dir": str(run_dir),
-                "reward": {**arm.reward, "langs": cfg.langs},
-                "max_steps": b.steps,
-                "num_generations": b.completions_per_prompt,
-                "per_device_train_batch_size": b.micro_batch,
-                "gradient_accumulation_steps": per_step // b.micro_batch,
-                "max_completion_length": b.max_completion_length,
-                "learning_rate": b.learning_rate,
-                "temperature": b.temperature,
-                "seed": b.seed,
-                "save_steps": b.save_steps,
-                "save_total_limit": 1,
-                "lora": {"enabled": True, "r": b.lora_r, "alpha": b.lora_alpha},
-                "rollout": {
-                    "engine": "ct2" if cfg.engine == "ct2" else "trl",
-                    "compute_type": cfg.compute_type,
-                },
-                "resume": run_dir.is_dir() and any(run_dir.glob("checkpoint-*")),
-            },
-        )
-        log(
-            f"[train] {arm.name}: {b.steps} GRPO steps × {b.prompts_per_step} prompts × {b.completions_per_prompt}"
-        )
-        state.run(f"train/{arm.name}", lambda tcfg=tcfg: train(tcfg), log)
-
-    # 3. eval
-    for arm in arms:
+        final = out / "arms" / arm.name / "train" / "final"
+        if arm.reward is not None:
+            _train_arm(cfg, arm, refs, per_step, state, log, train, TrainConfig)
+            write_results(cfg, state.data, arms)
+        model = cfg.policy if arm.reward is None else str(final)
         for es in cfg.eval_sets:
             key = f"eval/{arm.name}/{es.name}"
+            if state.done(key):
+                log(f"[eval] {arm.name} on {es.name}: finished earlier, skipped")
+                continue
             ecfg = load_config(
                 EvalConfig,
                 overrides={
-                    "model": spec(finals[arm.name]),
+                    "model": spec(model),
                     "model_options": model_options,
                     "data": es.data.model_dump(mode="json"),
                     "output": str(out / "arms" / arm.name / f"eval_{es.name}"),
@@ -336,15 +303,58 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
                     "batch_size": cfg.eval_batch_size,
                 },
             )
-            if state.done(key):
-                log(f"[eval] {arm.name} on {es.name}: finished earlier, skipped")
-                continue
             log(f"[eval] {arm.name} on {es.name}")
             state.run(key, lambda ecfg=ecfg: evaluate(ecfg), log)
+            write_results(cfg, state.data, arms)  # results so far, after every finished stage
 
     # 4. report
     log("[report] results.md, results.json, plots/")
     return write_results(cfg, state.data, arms)
+
+
+def _train_arm(
+    cfg: ExperimentConfig,
+    arm: ArmConfig,
+    refs: Path,
+    per_step: int,
+    state: State,
+    log: Callable[[str], None],
+    train: Callable[..., Any],
+    train_config: type,
+) -> None:
+    """GRPO for one arm with the shared budget (resumes from its last checkpoint)."""
+    b = cfg.budget
+    run_dir = cfg.output / "arms" / arm.name / "train"
+    if state.done(f"train/{arm.name}") and (run_dir / "final").is_dir():
+        log(f"[train] {arm.name}: finished earlier, skipped")
+        return
+    tcfg = load_config(
+        train_config,
+        overrides={
+            "data": str(refs),
+            "langs": cfg.langs,
+            "model.name": cfg.policy,
+            "output_dir": str(run_dir),
+            "reward": {**(arm.reward or {}), "langs": cfg.langs},
+            "max_steps": b.steps,
+            "num_generations": b.completions_per_prompt,
+            "per_device_train_batch_size": b.micro_batch,
+            "gradient_accumulation_steps": per_step // b.micro_batch,
+            "max_completion_length": b.max_completion_length,
+            "learning_rate": b.learning_rate,
+            "temperature": b.temperature,
+            "seed": b.seed,
+            "save_steps": b.save_steps,
+            "save_total_limit": 1,
+            "lora": {"enabled": True, "r": b.lora_r, "alpha": b.lora_alpha},
+            "rollout": {"engine": "ct2" if cfg.engine == "ct2" else "trl", "compute_type": cfg.compute_type},
+            "resume": run_dir.is_dir() and any(run_dir.glob("checkpoint-*")),
+        },
+    )
+    log(
+        f"[train] {arm.name}: {b.steps} GRPO steps × {b.prompts_per_step} prompts × {b.completions_per_prompt}"
+    )
+    state.run(f"train/{arm.name}", lambda: train(tcfg), log)
 
 
 def load_experiment_config(path: Path | None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
