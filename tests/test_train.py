@@ -235,9 +235,10 @@ def test_training_curves_read_what_grpo_logged(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_one_lora_step_on_the_packaged_qwen(tmp_path: Path) -> None:
+def test_two_lora_steps_on_the_packaged_qwen_with_engine_rollouts(tmp_path: Path) -> None:
     """The real thing, once: packaged Qwen2.5-Coder-0.5B, LoRA, the default PB-RLSVR reward
-    (packaged e5 encoder, lingua), one GRPO step on MSVAMP prompts in two languages."""
+    (packaged e5 encoder, lingua), two GRPO steps on MSVAMP prompts in two languages with int8
+    CTranslate2 rollouts."""
     from pbrlsvr.data import load_problems
     from pbrlsvr.train.grpo import train
 
@@ -259,18 +260,25 @@ def test_one_lora_step_on_the_packaged_qwen(tmp_path: Path) -> None:
             "data": str(data),
             "output_dir": str(tmp_path / "run"),
             "model.name": "qwen2.5-coder-0.5b-instruct",
-            "max_steps": 1,
+            "max_steps": 2,
             "num_generations": 2,
             "per_device_train_batch_size": 2,
             "max_completion_length": 24,
+            "learning_rate": 1e-3,
             "lora": {"enabled": True, "r": 4, "alpha": 8},
+            "rollout": {"engine": "ct2"},
         },
     )
     res = train(cfg)
-    assert res.steps == 1 and (res.final_dir / "adapter_config.json").is_file()
-    record = next(json.loads(x) for x in res.metrics_path.read_text().splitlines() if "loss" in x)
+    assert res.steps == 2 and (res.final_dir / "adapter_config.json").is_file()
+    records = [json.loads(x) for x in res.metrics_path.read_text().splitlines() if "loss" in x]
     for c in ("semantic", "answer", "trace", "language", "format"):
-        assert 0.0 <= record[f"rewards/{c}/mean"] <= 1.0
+        assert 0.0 <= records[0][f"rewards/{c}/mean"] <= 1.0
+    # Step 2's completions came from the weights after step 1, pushed into the int8 engine; the
+    # importance mask kept most tokens (int8 and fp32 agree on the sampled tokens).
+    assert [r["rollout/weight_version"] for r in records] == [0.0, 1.0]
+    assert records[1]["rollout/sync_seconds"] > 0
+    assert all(r["rollout/masked_share"] < 0.2 for r in records), records
 
 
 def test_engine_rollouts_sample_from_the_weights_just_trained(

@@ -104,7 +104,11 @@ class TrainConfig(StrictModel):
     save_steps: int = Field(25, ge=1)
     save_total_limit: int | None = Field(2, ge=1)
     report_to: list[str] = Field(default_factory=lambda: ["none"], description="none, tensorboard, wandb")
-    bf16: bool = Field(False, description="bfloat16 training (GPUs)")
+    bf16: bool | None = Field(
+        None,
+        description="bfloat16 autocast for training; None = on where the hardware has bf16 "
+        "(CPUs with AVX512-BF16/AMX: measured 2.7x faster forward+backward for Qwen 0.5B on 2 cores)",
+    )
     gradient_checkpointing: bool = False
     use_vllm: bool = Field(False, description="vLLM generation (GPU; TRL colocate or server mode)")
     vllm_mode: Literal["colocate", "server"] = "colocate"

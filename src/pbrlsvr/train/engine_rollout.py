@@ -189,36 +189,43 @@ class EngineRollout:
         model = trainer.accelerator.unwrap_model(trainer.model)
         device = next(model.parameters()).device
         pad = trainer.processing_class.pad_token_id or 0
-        masks: list[list[int]] = []
+        masks: list[list[int]] = [[] for _ in prompt_ids]
         diffs: list[float] = []
         masked = 0
         batch = max(1, int(getattr(trainer.args, "per_device_train_batch_size", 4)))
+        bf16 = bool(getattr(trainer.args, "bf16", False))
         was_training = model.training
         model.eval()
         try:
             for start in range(0, len(prompt_ids), batch):
-                rows = list(range(start, min(start + batch, len(prompt_ids))))
-                seqs = [prompt_ids[r] + completion_ids[r] for r in rows]
-                width = max(len(s) for s in seqs)
-                ids = torch.full((len(rows), width), pad, dtype=torch.long)
-                attention = torch.zeros((len(rows), width), dtype=torch.long)
-                for j, seq in enumerate(seqs):  # right padding: positions stay aligned per row
-                    ids[j, : len(seq)] = torch.tensor(seq)
-                    attention[j, : len(seq)] = 1
-                with torch.no_grad():
-                    logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
+                rows = [r for r in range(start, min(start + batch, len(prompt_ids))) if completion_ids[r]]
+                if not rows:
+                    continue
+                # As TRL lays a batch out: prompts left-padded, completions right-padded, logits
+                # kept only for the completion positions (the vocabulary is 150k wide).
+                width_p = max(len(prompt_ids[r]) for r in rows)
+                width_c = max(len(completion_ids[r]) for r in rows)
+                ids = torch.full((len(rows), width_p + width_c), pad, dtype=torch.long)
+                attention = torch.zeros_like(ids)
+                for j, r in enumerate(rows):
+                    p, c = prompt_ids[r], completion_ids[r]
+                    ids[j, width_p - len(p) : width_p] = torch.tensor(p)
+                    ids[j, width_p : width_p + len(c)] = torch.tensor(c)
+                    attention[j, width_p - len(p) : width_p + len(c)] = 1
+                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    logits = model(
+                        input_ids=ids.to(device),
+                        attention_mask=attention.to(device),
+                        logits_to_keep=width_c + 1,
+                    ).logits[:, :-1]
                     logps = logits.float().log_softmax(-1)
                 for j, r in enumerate(rows):
-                    n_prompt, comp = len(prompt_ids[r]), completion_ids[r]
-                    if not comp:
-                        masks.append([])
-                        continue
-                    positions = torch.arange(n_prompt - 1, n_prompt - 1 + len(comp), device=logps.device)
-                    trainer_lp = logps[j, positions, torch.tensor(comp, device=logps.device)].cpu()
-                    delta = trainer_lp - torch.tensor(engine_logprobs[r])
+                    comp = completion_ids[r]
+                    picked = logps[j, torch.arange(len(comp)), torch.tensor(comp, device=logps.device)].cpu()
+                    delta = picked - torch.tensor(engine_logprobs[r])
                     ratio = delta.exp()
                     keep = ((ratio >= self.mask_min) & (ratio <= self.mask_max)).int().tolist()
-                    masks.append(keep)
+                    masks[r] = keep
                     diffs.extend(delta.abs().tolist())
                     masked += len(keep) - sum(keep)
         finally:

@@ -66,6 +66,26 @@ def _plot_curves(metrics: Path, png: Path) -> None:
         logger.warning("could not plot %s: %s", png, exc)
 
 
+def use_bf16(cfg: TrainConfig) -> bool:
+    """``cfg.bf16``, or where unset: on when the training device computes bf16 natively (a CUDA
+    GPU that supports it; a CPU with AVX512-BF16 or AMX). Measured on 2 AMD EPYC cores (Qwen
+    0.5B + LoRA, forward+backward of 8×300 tokens): fp32 46-49 s, bf16 autocast 16-19 s."""
+    if cfg.bf16 is not None:
+        return cfg.bf16
+    import torch
+
+    if cfg.model.device.startswith("cuda") or cfg.model.device == "auto":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if cfg.model.device != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
 def grpo_args(cfg: TrainConfig, reward_weights: list[float]) -> Any:
     """TRL ``GRPOConfig`` from our config (every field we set is written here, nowhere else)."""
     from trl import GRPOConfig
@@ -86,7 +106,7 @@ def grpo_args(cfg: TrainConfig, reward_weights: list[float]) -> Any:
         save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit,
         report_to=cfg.report_to,
-        bf16=cfg.bf16,
+        bf16=use_bf16(cfg),
         gradient_checkpointing=cfg.gradient_checkpointing,
         use_vllm=cfg.use_vllm,
         vllm_mode=cfg.vllm_mode,
