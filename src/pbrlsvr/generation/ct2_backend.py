@@ -34,7 +34,12 @@ from typing import Any
 
 from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
 from pbrlsvr.generation.ct2_engine import CT2Engine, Sample, converted_model_dir
-from pbrlsvr.generation.transformers_backend import chat_prompt_ids, truncate_at_stop
+from pbrlsvr.generation.transformers_backend import (
+    chat_prompt_ids,
+    prompt_limit,
+    reject_long_prompts,
+    truncate_at_stop,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -108,17 +113,6 @@ class CT2Generator(Generator):
         """The prompt token ids of one conversation (chat template + assistant generation prompt)."""
         return chat_prompt_ids(self.tokenizer, conversation, self)
 
-    def _limit(self, max_new_tokens: int) -> tuple[int | None, str]:
-        if self.max_input_tokens is not None:
-            return self.max_input_tokens, f"max_input_tokens={self.max_input_tokens}"
-        if self.context_length is not None:
-            limit = self.context_length - max_new_tokens
-            return limit, (
-                f"the {limit} that fit the model's {self.context_length}-token context "
-                f"with max_new_tokens={max_new_tokens}"
-            )
-        return None, ""
-
     def _to_generation(self, sample: Sample, prompt_len: int, settings: SamplingSettings) -> Generation:
         text = self.tokenizer.decode(sample.token_ids, skip_special_tokens=True)
         text, hit = truncate_at_stop(text, settings.stop)
@@ -132,23 +126,11 @@ class CT2Generator(Generator):
         greedy = settings.temperature == 0
         prompts = [self.encode(c) for c in conversations]
         results: list[list[Generation] | None] = [None] * len(prompts)
-        limit, why = self._limit(settings.max_new_tokens)
-        todo = []
-        for i, ids in enumerate(prompts):
-            if limit is not None and len(ids) > limit:
-                msg = f"prompt has {len(ids)} tokens, more than {why}"
-                results[i] = [Generation("", len(ids), 0, "error", error=msg)] * n
-            else:
-                todo.append(i)
-        if len(todo) < len(prompts):
-            logger.warning(
-                "%d of %d prompts are longer than %s: returned as errors",
-                len(prompts) - len(todo),
-                len(prompts),
-                why,
-            )
-            if progress:
-                progress(len(prompts) - len(todo))
+        limit = prompt_limit(self.max_input_tokens, self.context_length, settings.max_new_tokens)
+        rejected = reject_long_prompts(prompts, n, limit, progress)
+        for i, row in rejected.items():
+            results[i] = row
+        todo = [i for i in range(len(prompts)) if i not in rejected]
         common = {
             "n": n,
             "max_new_tokens": settings.max_new_tokens,

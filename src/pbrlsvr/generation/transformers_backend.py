@@ -81,6 +81,41 @@ def chat_prompt_ids(tokenizer: Any, conversation: list[Message], owner: Any = No
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
+def prompt_limit(
+    max_input_tokens: int | None, context_length: int | None, max_new_tokens: int
+) -> tuple[int | None, str]:
+    """The longest prompt a backend accepts, and how to say it in an error: ``max_input_tokens``
+    if set, else what fits the model's context with ``max_new_tokens`` (as vLLM and OpenAI
+    servers reject a prompt whose ``max_tokens`` does not fit), else no limit."""
+    if max_input_tokens is not None:
+        return max_input_tokens, f"max_input_tokens={max_input_tokens}"
+    if context_length is not None:
+        limit = context_length - max_new_tokens
+        return limit, (
+            f"the {limit} that fit the model's {context_length}-token context with max_new_tokens={max_new_tokens}"
+        )
+    return None, ""
+
+
+def reject_long_prompts(
+    prompts: Sequence[Sequence[int]], n: int, limit: tuple[int | None, str], progress: ProgressFn | None
+) -> dict[int, list[Generation]]:
+    """Error results (``n`` each) for the prompts longer than ``limit`` (from :func:`prompt_limit`),
+    by index; they are counted as done for ``progress`` and warned about once. Never truncated:
+    cutting a prompt's start drops its system prompt and question."""
+    most, why = limit
+    out = {}
+    for i, ids in enumerate(prompts):
+        if most is not None and len(ids) > most:
+            msg = f"prompt has {len(ids)} tokens, more than {why}"
+            out[i] = [Generation("", len(ids), 0, "error", error=msg)] * n
+    if out:
+        logger.warning("%d of %d prompts are longer than %s: returned as errors", len(out), len(prompts), why)
+        if progress:
+            progress(len(out))
+    return out
+
+
 def _row_seed(seed: int, sample: int, prompt_ids: Sequence[int]) -> int:
     """A 63-bit seed for one row, from the call's seed, the sample index and the prompt tokens."""
     h = hashlib.sha256(f"{seed}:{sample}:".encode())
@@ -250,15 +285,7 @@ class TransformersGenerator(Generator):
 
     def prompt_limit(self, max_new_tokens: int) -> tuple[int | None, str]:
         """The longest prompt accepted with ``max_new_tokens``, and how to say it in an error."""
-        if self.max_input_tokens is not None:
-            return self.max_input_tokens, f"max_input_tokens={self.max_input_tokens}"
-        if self.context_length is not None:
-            limit = self.context_length - max_new_tokens
-            return limit, (
-                f"the {limit} that fit the model's {self.context_length}-token context "
-                f"with max_new_tokens={max_new_tokens}"
-            )
-        return None, ""
+        return prompt_limit(self.max_input_tokens, self.context_length, max_new_tokens)
 
     # ---- generation ----------------------------------------------------------------------------
 
@@ -270,23 +297,14 @@ class TransformersGenerator(Generator):
         prompts = [self.encode(c) for c in conversations]
         results: list[list[Generation | None]] = [[None] * n for _ in conversations]
 
-        limit, why = self.prompt_limit(settings.max_new_tokens)
+        rejected = reject_long_prompts(prompts, n, self.prompt_limit(settings.max_new_tokens), progress)
         jobs: list[tuple[int, int, list[int]]] = []  # (conversation, sample, prompt ids)
-        too_long = 0
         for i, ids in enumerate(prompts):
-            if limit is not None and len(ids) > limit:
-                msg = f"prompt has {len(ids)} tokens, more than {why}"
-                results[i] = [Generation("", len(ids), 0, "error", error=msg)] * n
-                too_long += 1
+            if i in rejected:
+                results[i] = rejected[i]  # type: ignore[assignment]
                 continue
             for j in range(1 if greedy else n):
                 jobs.append((i, j, ids))
-        if too_long:
-            logger.warning(
-                "%d of %d prompts are longer than %s: returned as errors", too_long, len(conversations), why
-            )
-            if progress:
-                progress(too_long)
 
         base_seed = settings.seed if settings.seed is not None else secrets.randbits(62)
         jobs.sort(key=lambda job: -len(job[2]))  # stable: equal lengths keep input order
