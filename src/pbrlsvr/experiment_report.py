@@ -214,7 +214,7 @@ def render_results(cfg: ExperimentConfig, results: Mapping[str, Any]) -> str:
                 gaps.append(
                     "–" if gap is None else f"{100 * gap:+.1f}" if isinstance(gap, float) else str(gap)
                 )
-            lines += ["| gap to en | " + " | ".join(gaps) + " |", ""]
+            lines += ["| gap (en − avg) | " + " | ".join(gaps) + " |", ""]
         for label, key in (("vs base", "vs_base"), ("vs accuracy", "vs_accuracy")):
             deltas = entry.get(key) or {}
             if not deltas:
