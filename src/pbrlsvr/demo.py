@@ -199,9 +199,9 @@ def _engine(choice: str) -> bool:
     """Whether the demo generates on CTranslate2 (``auto``: when it is installed)."""
     if choice != "auto":
         return choice == "ct2"
-    import importlib.util
+    from pbrlsvr.generation.ct2_engine import engine_available
 
-    return importlib.util.find_spec("ctranslate2") is not None
+    return engine_available()
 
 
 def _checkpoint_step(checkpoint: str | None) -> int:

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from pathlib import Path
 from typing import Any
 
 from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
-from pbrlsvr.generation.ct2_engine import CT2Engine, Sample, converted_model_dir
+from pbrlsvr.generation.ct2_engine import CT2Engine, Sample, converted_model_dir, eos_ids
 from pbrlsvr.generation.transformers_backend import (
     chat_prompt_ids,
     prompt_limit,
@@ -143,13 +144,9 @@ class CT2Generator(Generator):
             groups = [todo[s : s + self.batch_size] for s in range(0, len(todo), self.batch_size)]
         else:
             groups = [[i] for i in todo]
-        base = settings.seed
+        base = settings.seed if settings.seed is not None else secrets.randbits(31)
         for group in groups:
-            seed = None if base is None or greedy else _conversation_seed(base, prompts[group[0]])
-            if base is None and not greedy:
-                import secrets
-
-                seed = secrets.randbits(31)
+            seed = None if greedy else _conversation_seed(base, prompts[group[0]])
             samples = self.engine.generate([prompts[i] for i in group], seed=seed, **common)
             for i, row in zip(group, samples, strict=True):
                 results[i] = [self._to_generation(s, len(prompts[i]), settings) for s in row]
@@ -171,5 +168,4 @@ def _generation_eos(folder: Path) -> list[int]:
         value: Any = json.loads(path.read_text(encoding="utf-8")).get("eos_token_id")
     except (OSError, ValueError):
         return []
-    values = value if isinstance(value, list) else [value]
-    return [int(v) for v in values if isinstance(v, int)]
+    return eos_ids(value)

@@ -41,8 +41,18 @@ logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'pbrlsvr[engine]'"
 
-COMPUTE_TYPES = ("int8", "int8_float32", "float32", "int8_float16", "int8_bfloat16", "float16", "bfloat16")
-"""What CTranslate2 accepts; its CPU build runs ``int8``, ``int8_float32`` and ``float32``."""
+
+def engine_available() -> bool:
+    """Whether CTranslate2 is installed (what ``auto`` engine choices ask), without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec("ctranslate2") is not None
+
+
+def eos_ids(value: Any) -> list[int]:
+    """A generation config's ``eos_token_id`` (an int, a list of ints or None) as a list."""
+    values = value if isinstance(value, list | tuple) else [value]
+    return [int(v) for v in values if isinstance(v, int)]
 
 
 def import_ctranslate2() -> Any:
@@ -89,23 +99,25 @@ def _clean_state(model: Any) -> dict[str, Any]:
     weights after every push.
     """
     base = _unwrapped(model)
-    state = {}
-    for key, value in base.state_dict().items():
-        if "lora_" in key or ".modules_to_save." in key:
-            continue
-        # A copy: the converter quantizes the arrays it is given in place (measured: int8
-        # conversion of views left the live model's weights scaled into garbage).
-        state[key.replace(".base_layer.", ".")] = value.detach().clone()
+    merged: dict[str, Any] = {}
     try:
         from peft.tuners.lora import LoraLayer
     except ImportError:  # no peft, no adapters
-        return state
+        LoraLayer = ()
     for name, module in base.named_modules():
         if isinstance(module, LoraLayer) and not getattr(module, "merged", False):
             adapters = [a for a in module.active_adapters if a in module.lora_A]
             if adapters:
                 weight = module.get_base_layer().weight
-                state[f"{name}.weight"] = weight + sum(module.get_delta_weight(a) for a in adapters)
+                merged[f"{name}.weight"] = weight + sum(module.get_delta_weight(a) for a in adapters)
+    state = {}
+    for key, value in base.state_dict().items():
+        if "lora_" in key or ".modules_to_save." in key:
+            continue
+        key = key.replace(".base_layer.", ".")
+        # A copy (merged LoRA weights are new tensors already): the converter quantizes the arrays
+        # it is given in place (measured: int8 conversion of views scaled the live weights into garbage).
+        state[key] = merged[key] if key in merged else value.detach().clone()
     return state
 
 
@@ -253,6 +265,7 @@ class CT2Engine:
         threads: intra-op threads (0 = CTranslate2's default, all cores).
         eos_token_ids: extra ids that end a completion besides the tokenizer's EOS (e.g. the
             generation config's ``<|im_end|>``).
+        owns_dir: delete ``model_dir`` on :meth:`close` (a folder converted for this engine only).
     """
 
     def __init__(
@@ -264,6 +277,7 @@ class CT2Engine:
         compute_type: str = "int8",
         threads: int = 0,
         eos_token_ids: list[int] | None = None,
+        owns_dir: bool = False,
     ) -> None:
         self.ct2 = import_ctranslate2()
         self.device, _, index = device.partition(":")
@@ -278,7 +292,7 @@ class CT2Engine:
             raise ConfigError("the CTranslate2 engine needs an end-of-sequence token id")
         self.eos_token_ids = ids
         self.model_dir = Path(model_dir)
-        self._owned_dirs: list[Path] = []
+        self._owned_dirs: list[Path] = [self.model_dir] if owns_dir else []
         self.generator = self._load(self.model_dir)
         self.weight_version = 0
 

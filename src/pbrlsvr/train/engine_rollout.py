@@ -38,7 +38,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from pbrlsvr.generation.ct2_engine import CT2Engine, convert_model
+from pbrlsvr.generation.ct2_engine import CT2Engine, convert_model, eos_ids
 from pbrlsvr.generation.transformers_backend import chat_prompt_ids
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,6 @@ class EngineRollout:
         self.importance_mask = importance_mask
         self.mask_min, self.mask_max = mask_min, mask_max
         self.synced_step: int | None = None
-        self.sync_seconds_total = 0.0
         self.last_stats: dict[str, float] = {}
         self.__name__ = "pbrlsvr_engine_rollout"
 
@@ -118,7 +117,6 @@ class EngineRollout:
         if self.synced_step is None or step - self.synced_step >= self.sync_every:
             seconds = self.engine.load_weights(trainer.accelerator.unwrap_model(trainer.model))
             self.synced_step = step
-            self.sync_seconds_total += seconds
             stats["rollout/sync_seconds"] = seconds
         stats["rollout/weight_version"] = float(self.engine.weight_version)
         stats["rollout/staleness"] = float(step - (self.synced_step or 0))
@@ -261,10 +259,14 @@ def build_engine_rollout(
 
     folder = Path(tempfile.mkdtemp(prefix="pbrlsvr-ct2-policy-"))
     convert_model(model, tokenizer, folder, compute_type)
-    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    eos_ids = [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
-    engine = CT2Engine(folder, tokenizer, compute_type=compute_type, threads=threads, eos_token_ids=eos_ids)
-    engine._owned_dirs.append(folder)
+    engine = CT2Engine(
+        folder,
+        tokenizer,
+        compute_type=compute_type,
+        threads=threads,
+        eos_token_ids=eos_ids(getattr(getattr(model, "generation_config", None), "eos_token_id", None)),
+        owns_dir=True,
+    )
     rollout = EngineRollout(
         engine,
         max_completion_length=max_completion_length,

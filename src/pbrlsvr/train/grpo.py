@@ -126,9 +126,9 @@ def use_engine(cfg: TrainConfig) -> bool:
         return cfg.rollout.engine == "ct2"
     if cfg.use_vllm or cfg.model.device != "cpu":
         return False
-    import importlib.util
+    from pbrlsvr.generation.ct2_engine import engine_available
 
-    return importlib.util.find_spec("ctranslate2") is not None
+    return engine_available()
 
 
 def _engine_rollout(cfg: TrainConfig, model: Any, tokenizer: Any) -> Any:
