@@ -9,6 +9,8 @@ clear message and exit 2, never a traceback.
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +39,28 @@ app = typer.Typer(
 models_app = typer.Typer(help="List and prepare the packaged offline models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-console = Console()
-err_console = Console(stderr=True)
+PIPE_WIDTH = 320
+"""Console width when the stream is a file or a pipe: rich would otherwise wrap every line at 80
+columns, breaking a path across two lines of a log and folding tables; 320 holds the widest table
+(`eval compare`) on one line per row."""
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console for stdout (or stderr) that never wraps at 80 columns when the stream is not a
+    terminal (a log, a pipe, CI): there it is :data:`PIPE_WIDTH` wide and prints text unwrapped.
+    A terminal keeps its real width; ``COLUMNS`` set by the user wins everywhere."""
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream
+        tty = False
+    if tty or os.environ.get("COLUMNS", "").strip():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -735,10 +757,9 @@ def eval_command(
     """Evaluate a model per language (greedy by default); resumable. See also `eval compare`."""
     if ctx.invoked_subcommand is not None:
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from pbrlsvr.evaluation.config import EvalConfig
     from pbrlsvr.evaluation.runner import evaluate
+    from pbrlsvr.generation.progress import GenerationProgress
 
     overrides = with_flags(
         parse_set_options(set_ or []),
@@ -758,13 +779,10 @@ def eval_command(
     cfg = load_config(EvalConfig, config, overrides)
     if cfg.output is None:
         _fail("eval needs an output folder: --output DIR (or output: in the config)")
-    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress("[progress.description]{task.description}", *columns, console=err_console) as progress:
-        task = progress.add_task("evaluating", total=None)
+    # Live progress on stderr: a bar in a terminal, timestamped lines in a log (items, tok/s, time left).
+    with GenerationProgress(f"eval {cfg.model}", err_console) as live:
         result = evaluate(
-            cfg,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-            log=lambda msg: progress.console.print(msg, highlight=False),
+            cfg, log=lambda msg: err_console.print(msg, highlight=False, soft_wrap=True), live=live
         )
     console.print(_eval_table(result.report))
     console.print(

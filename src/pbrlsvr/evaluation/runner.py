@@ -30,6 +30,7 @@ from pbrlsvr.evaluation.report import REPORT_VERSION, render_markdown, write_jso
 from pbrlsvr.evaluation.scoring import Scorer, extractor_version, identifiable
 from pbrlsvr.evaluation.store import PredictionStore, record_key, slim
 from pbrlsvr.generation.base import Generator, Message
+from pbrlsvr.generation.progress import GenerationProgress
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (problems finished, problems in the run) after every batch."""
@@ -165,6 +166,7 @@ def evaluate(
     *,
     progress: ProgressCallback | None = None,
     log: Callable[[str], None] | None = None,
+    live: GenerationProgress | None = None,
 ) -> EvalResult:
     """Run (or resume) the evaluation ``cfg`` describes and write its outputs.
 
@@ -174,6 +176,8 @@ def evaluate(
             ``cfg.model`` / ``cfg.model_options`` (only when some problem is left to generate).
         progress: called with (finished, total) after every batch.
         log: called with one-line status messages.
+        live: the live display (items done / total, tokens/s, time left), fed by the backend as
+            conversations finish and after every batch; started once the model is loaded.
 
     Returns:
         An :class:`EvalResult` with the report dict and counts.
@@ -220,12 +224,16 @@ def evaluate(
                 generator = make_generator(cfg.model, batch_size=backend_batch, **options)
                 own_generator = True
             scorer = Scorer(bench.kind, candidates, cfg.consistency.threshold) if pending else None
+            if live is not None and pending:
+                live.start(total, finished)
             for start in range(0, len(pending), cfg.batch_size):
                 batch = pending[start : start + cfg.batch_size]
                 convs = [build_conversation(p, bench.kind, cfg.prompt, cfg.shots) for p in batch]
                 t0 = time.perf_counter()
                 assert generator is not None and scorer is not None
-                outs = generator.generate(convs, cfg.sampling)
+                if live is not None:
+                    live.begin_batch(len(batch))
+                outs = generator.generate(convs, cfg.sampling, live.advance if live is not None else None)
                 elapsed = (time.perf_counter() - t0) / max(1, len(batch))
                 keep = [
                     (p, c, o[0])
@@ -242,6 +250,8 @@ def evaluate(
                 finished += len(batch)
                 if progress:
                     progress(finished, total)
+                if live is not None:
+                    live.batch_done(finished, sum(o[0].completion_tokens for o in outs))
         finally:
             if own_generator and generator is not None:
                 generator.close()

@@ -220,11 +220,18 @@ class TransformersGenerator(Generator):
         if max_input_tokens is not None and max_input_tokens < 1:
             raise ValueError(f"max_input_tokens must be >= 1 or None, got {max_input_tokens}")
         if isinstance(model, str):
-            from pbrlsvr.models import load_model
+            import contextlib
+            import sys
 
-            self.model, self.tokenizer = load_model(
-                model, dtype=dtype, device=device, revision=revision, trust_remote_code=trust_remote_code
-            )
+            from pbrlsvr.models import load_model
+            from pbrlsvr.models.progress import quiet_transformers_bars
+
+            # transformers' "Loading weights" tqdm bar is a mess of carriage returns in a log file
+            quiet = contextlib.nullcontext() if sys.stderr.isatty() else quiet_transformers_bars()
+            with quiet:
+                self.model, self.tokenizer = load_model(
+                    model, dtype=dtype, device=device, revision=revision, trust_remote_code=trust_remote_code
+                )
             self.name = name or model
         else:
             self.model, self.tokenizer = model

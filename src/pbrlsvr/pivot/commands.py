@@ -14,23 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from pbrlsvr.config import dump_config
 from pbrlsvr.data import DataWarning, RowIssue, load_problems_with_report
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.generation.base import Generator
+from pbrlsvr.generation.progress import GenerationProgress
 from pbrlsvr.pivot.config import PivotCommandConfig, PivotImportCommandConfig
 from pbrlsvr.pivot.export import (
     Selection,
@@ -151,30 +141,6 @@ def _export(
     )
 
 
-class _RateColumn(ProgressColumn):
-    """Samples per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(
-            "-- samples/s" if speed is None else f"{speed:.2f} samples/s", style="progress.data.speed"
-        )
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-
-
 # --- commands --------------------------------------------------------------------------------
 
 
@@ -186,17 +152,17 @@ def pivot_generate(
 ) -> PivotOutcome:
     """``pbrlsvr pivot``: generate the missing samples, vote, export when ``cfg.output`` is set.
 
-    ``progress_console`` shows a rich progress bar there (rate and ETA); ``None`` shows none.
+    ``progress_console`` shows live progress there (samples done / planned, tokens/s, time left: a
+    bar in a terminal, timestamped lines in a log, :mod:`pbrlsvr.generation.progress`); ``None``
+    shows none.
     """
     problems, issues = load_with_issues(cfg)
     with ReferenceStore(cfg.store, busy_timeout=cfg.pivot.busy_timeout) as store:
         plan = plan_pivot(problems, cfg.pivot, store, force=cfg.force)
         if progress_console is not None and plan.missing:
-            with _progress(progress_console) as bar:
-                task = bar.add_task(f"pivot {cfg.pivot.model_name}", total=plan.missing)
-                run = run_plan(
-                    plan, store, generator, on_progress=lambda done, total: bar.update(task, completed=done)
-                )
+            label = f"pivot {cfg.pivot.model_name}"
+            with GenerationProgress(label, progress_console, unit="samples") as live:
+                run = run_plan(plan, store, generator, live=live)
         else:
             run = run_plan(plan, store, generator)
         selection = choose_references(

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.errors import PbrlsvrError
-from pbrlsvr.generation.base import Generation, Generator
+from pbrlsvr.generation.base import Generation, Generator, ProgressFn
+from pbrlsvr.generation.progress import GenerationProgress
 from pbrlsvr.pivot.config import PivotConfig, sampling_digest
 from pbrlsvr.pivot.store import KeySet, ReferenceStore, Sample, question_hash
 from pbrlsvr.rewards.answer import extract_answer
@@ -331,7 +332,12 @@ def _sample(problem: PivotProblem, index: int, gen: Generation, seconds: float) 
 
 
 def _run_batch(
-    batch: _Batch, plan: PivotPlan, store: ReferenceStore, gen: Generator, report: RunReport
+    batch: _Batch,
+    plan: PivotPlan,
+    store: ReferenceStore,
+    gen: Generator,
+    report: RunReport,
+    live: GenerationProgress | None = None,
 ) -> int:
     """Generate and commit one batch; returns the number of planned samples it handled."""
     cfg, key = plan.cfg, plan.key
@@ -351,7 +357,16 @@ def _run_batch(
         update={"n": batch.n, "seed": None if seed is None else seed + batch.seed_offset}
     )
     t0 = time.perf_counter()
-    outputs = gen.generate([cfg.prompt.render(w.problem.question_en) for w in items], settings)
+    advance: ProgressFn | None = None
+    if live is not None:
+        display = live
+        display.begin_batch(sum(len(w.indices) for w in batch.items))
+
+        def _advance(finished: int) -> None:  # the backend counts conversations of batch.n samples each
+            display.advance(finished * batch.n)
+
+        advance = _advance
+    outputs = gen.generate([cfg.prompt.render(w.problem.question_en) for w in items], settings, advance)
     took = time.perf_counter() - t0
     report.generation_seconds += took
     report.generate_calls += 1
@@ -381,11 +396,13 @@ def run_plan(
     generator: Generator | None = None,
     *,
     on_progress: ProgressCallback | None = None,
+    live: GenerationProgress | None = None,
 ) -> RunReport:
     """Generate the plan's missing samples, committing every batch (see the module docstring).
 
     ``generator`` defaults to :func:`build_pivot_generator` of the plan's config, built only when
-    something is missing (and closed at the end); a generator passed in is left open.
+    something is missing (and closed at the end); a generator passed in is left open. ``live``
+    shows samples done / planned, tokens/s and time left, started once the model is loaded.
     """
     start = time.perf_counter()
     cfg, key = plan.cfg, plan.key
@@ -409,10 +426,15 @@ def run_plan(
     try:
         batches = _batches(plan.work, cfg.samples, cfg.batch_size)
         random.Random(f"{os.getpid()}-{time.time_ns()}").shuffle(batches)  # writers spread out
+        if live is not None:
+            live.start(plan.missing)
         for batch in batches:
-            handled += _run_batch(batch, plan, store, gen, report)
+            tokens = report.completion_tokens
+            handled += _run_batch(batch, plan, store, gen, report, live)
             if on_progress is not None:
                 on_progress(handled, plan.missing)
+            if live is not None:
+                live.batch_done(handled, report.completion_tokens - tokens)
     finally:
         if own:
             gen.close()
@@ -428,9 +450,11 @@ def run_pivot(
     *,
     force: bool = False,
     on_progress: ProgressCallback | None = None,
+    live: GenerationProgress | None = None,
 ) -> RunReport:
     """:func:`plan_pivot` then :func:`run_plan`: the whole generation step in one call."""
-    return run_plan(plan_pivot(problems, cfg, store, force=force), store, generator, on_progress=on_progress)
+    plan = plan_pivot(problems, cfg, store, force=force)
+    return run_plan(plan, store, generator, on_progress=on_progress, live=live)
 
 
 __all__ = [
