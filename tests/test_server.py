@@ -517,7 +517,10 @@ def test_trl_reward_function_scores_a_grpo_batch(url: str, reference_reward: Rew
         for c in group
     ]
     assert rewards == want
-    assert set(logged) == {f"pbrlsvr/{c}" for c in reference_reward.weights}
+    assert set(logged) == {f"rewards/{c}/mean" for c in reference_reward.weights} | {
+        "pbrlsvr/gate",
+        "pbrlsvr/no_answer",
+    }
     with pytest.raises(ValueError, match="'reference' and 'lang'"):
         asyncio.run(fn(prompts=["p"], completions=["c"], reference=[REF]))
     bad = {"prompts": ["p", "p"], "completions": [SW, SW], "reference": [REF, REF], "lang": ["sw", "xx"]}

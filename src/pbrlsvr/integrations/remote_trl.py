@@ -18,32 +18,24 @@ event loop; this one is async, so a rank's whole batch goes out as one ``POST /s
 service merges the ranks' requests into batches.
 
 Columns used: ``reference`` (the English pivot reference) and ``lang`` (required), and
-``reference_answer``, ``gold``, ``question`` when present. Conversational completions (lists of
-messages) are scored on the last message's text. Each component's batch mean is logged through
-``log_metric`` as ``pbrlsvr/<component>``.
+``reference_answer``, ``gold``, ``question`` when present. Completions are read exactly as the
+in-process adapter reads them (:func:`pbrlsvr.integrations.trl.completion_text`: every assistant
+message, with TRL's parsed-out ``reasoning_content`` put back inside ``<think>`` tags), and the
+same metrics are logged under the same names (:func:`pbrlsvr.integrations.trl.component_metrics`:
+``rewards/<component>/mean`` gated as in the reward, ``pbrlsvr/gate``, ``pbrlsvr/no_answer``), so a
+run's curves do not change when the reward moves to a service.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+from pbrlsvr.integrations.trl import completion_text, component_metrics
 from pbrlsvr.server.client import RemoteRewardError, ScoreClient
 
+__all__ = ["RemoteReward", "completion_text"]
+
 _OPTIONAL = ("reference_answer", "gold", "question")
-
-
-def completion_text(completion: Any) -> str:
-    """A completion's text: the string itself, or the last message's content (text parts joined)."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
-        content = completion[-1].get("content") or ""
-        if isinstance(content, list):
-            return "".join(
-                p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-            )
-        return str(content)
-    return "" if completion is None else str(completion)
 
 
 class RemoteReward:
@@ -106,6 +98,9 @@ class RemoteReward:
             )
         ok = [r for r in results if "error" not in r]
         if self.log_components and log_metric is not None and ok:
-            for comp in ok[0]["components"]:
-                log_metric(f"pbrlsvr/{comp}", sum(r["components"][comp] for r in ok) / len(ok))
+            metrics = component_metrics(
+                [r["components"] for r in ok], [r["gate"] for r in ok], [r.get("note") for r in ok]
+            )
+            for name, value in metrics.items():
+                log_metric(name, value)
         return [None if "error" in r else float(r["reward"]) for r in results]

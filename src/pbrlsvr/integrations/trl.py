@@ -8,11 +8,22 @@ TRL calls each reward function as ``fn(prompts=..., completions=..., completion_
 Two ways to plug it in (``make_reward_funcs``):
 
 * ``"sum"`` (default): one function, ``pbrlsvr``, returns the combined reward (gates included);
-  every component is logged through ``log_metric`` as ``rewards/<component>/mean``.
-* ``"normalize_then_sum"``: one function per component (semantic and translation already gated)
-  with the component weights as TRL ``reward_weights``, for TRL's
-  ``multi_objective_aggregation="normalize_then_sum"``; TRL logs each as ``rewards/<name>/mean``.
+  TRL logs it as ``rewards/pbrlsvr/mean``.
+* ``"normalize_then_sum"``: one function per component with the component weights as TRL
+  ``reward_weights``, for TRL's ``multi_objective_aggregation="normalize_then_sum"``.
   The "no answer → 0" rule cannot apply across separately normalised functions, so it is off here.
+
+Logged names are the same in both modes and in :mod:`pbrlsvr.integrations.remote_trl`:
+``rewards/<component>/mean`` is each component *as it enters the reward* (semantic and
+translation multiplied by the language gate), ``pbrlsvr/gate`` the gate and ``pbrlsvr/no_answer``
+the share of completions with no final answer (:func:`component_metrics`).
+
+Reasoning: with a tokenizer that has a response template (Qwen3 and other thinking models,
+transformers ≥ 5.13), TRL 1.16 parses each completion with ``parse_response`` and puts the
+``<think>`` text into the message's ``reasoning_content``, leaving only the answer in ``content``.
+:func:`completion_text` puts it back as ``<think>\n…\n</think>\n\n`` + content, the text the model
+generated, so the trace and language components see the reasoning and TRL scores the same string
+verl and OpenRLHF (which decode the raw tokens) do.
 """
 
 from __future__ import annotations
@@ -25,16 +36,69 @@ from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult
 
 logger = logging.getLogger(__name__)
 
+GATED = ("semantic", "translation")
+"""Components the reward multiplies by the language gate."""
+
+
+REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
+"""Message keys a response parser puts the thinking text under: ``reasoning_content`` (TRL's
+Qwen3 / DeepSeek-R1 schemas and transformers' templates), ``thinking`` (gpt-oss style), ``reasoning``."""
+
+
+def _text(content: Any) -> str:
+    """A message content as text: a string, or the text parts of a multimodal content list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return "" if content is None else str(content)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """One assistant message as the model wrote it: the parsed-out reasoning (if any) inside
+    ``<think>`` tags, then the content."""
+    content = _text(message.get("content"))
+    reasoning = next((_text(message[k]) for k in REASONING_KEYS if message.get(k)), "")
+    if not reasoning.strip():
+        return content
+    return f"<think>\n{reasoning.strip()}\n</think>\n\n{content.lstrip()}"
+
 
 def completion_text(completion: Any) -> str:
-    """The text of a TRL completion: a string, or a conversational list of messages."""
+    """The text of a TRL completion: a string, or a conversational list of messages (every
+    assistant message, reasoning included, in order; tool results are not the model's text)."""
     if isinstance(completion, str):
         return completion
+    if isinstance(completion, dict):
+        completion = [completion]
     if isinstance(completion, list):
         return "".join(
-            m.get("content", "") for m in completion if isinstance(m, dict) and m.get("role") == "assistant"
+            message_text(m)
+            for m in completion
+            if isinstance(m, dict) and m.get("role", "assistant") == "assistant"
         )
-    return ""
+    return "" if completion is None else str(completion)
+
+
+def component_metrics(
+    components: Sequence[dict[str, float]], gates: Sequence[float], notes: Sequence[str | None]
+) -> dict[str, float]:
+    """The batch means every adapter logs (one definition, so names and gating never differ by mode
+    or adapter): ``rewards/<c>/mean`` for each component as it enters the reward (semantic and
+    translation gated), ``pbrlsvr/gate`` and ``pbrlsvr/no_answer``."""
+    n = len(components)
+    if not n:
+        return {}
+    out = {
+        f"rewards/{name}/mean": sum(
+            c[name] * (g if name in GATED else 1.0) for c, g in zip(components, gates, strict=True)
+        )
+        / n
+        for name in components[0]
+    }
+    out["pbrlsvr/gate"] = sum(gates) / n
+    out["pbrlsvr/no_answer"] = sum(note == "no final answer" for note in notes) / n
+    return out
 
 
 def _column(kwargs: dict[str, Any], name: str, n: int) -> list[Any]:
@@ -75,7 +139,7 @@ def score_completions(reward: Reward, completions: Sequence[Any], **kwargs: Any)
 
 class PBRLSVRReward:
     """The combined reward as one TRL reward function (``rewards/pbrlsvr/mean`` in TRL's logs),
-    logging each component as ``rewards/<component>/mean`` and the gate as ``pbrlsvr/gate``."""
+    logging :func:`component_metrics` through TRL's ``log_metric``."""
 
     __name__ = "pbrlsvr"
 
@@ -86,29 +150,48 @@ class PBRLSVRReward:
         self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
     ) -> list[float | None]:
         results = score_completions(self.reward, completions, **kwargs)
-        log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
-        scored = [r for r in results if r is not None]
-        if log_metric is not None and scored:
-            for name in scored[0].components:
-                log_metric(f"rewards/{name}/mean", sum(r.components[name] for r in scored) / len(scored))
-            log_metric("pbrlsvr/gate", sum(r.gate for r in scored) / len(scored))
-            log_metric("pbrlsvr/no_answer", sum(r.note == "no final answer" for r in scored) / len(scored))
+        _log_results(results, kwargs.get("log_metric"))
         return [r.reward if r is not None else None for r in results]
 
 
-class _ComponentReward:
-    """One component as its own TRL reward function (for ``normalize_then_sum``)."""
+def _log_results(
+    results: Sequence[RewardResult | None], log_metric: Callable[[str, float], None] | None
+) -> None:
+    scored = [r for r in results if r is not None]
+    if log_metric is None or not scored:
+        return
+    metrics = component_metrics(
+        [r.components for r in scored], [r.gate for r in scored], [r.note for r in scored]
+    )
+    for name, value in metrics.items():
+        log_metric(name, value)
 
-    def __init__(self, shared: _SharedScores, component: str) -> None:
+
+class _ComponentReward:
+    """One component as its own TRL reward function (for ``normalize_then_sum``). TRL logs its
+    values as ``rewards/<component>/mean`` (the gated value, as :func:`component_metrics`); the
+    first component's function also logs the gate and no-answer share, once per batch."""
+
+    def __init__(self, shared: _SharedScores, component: str, log_extra: bool = False) -> None:
         self.shared = shared
         self.component = component
+        self.log_extra = log_extra
         self.__name__ = component
 
     def __call__(
         self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
     ) -> list[float | None]:
         results = self.shared.results(completions, kwargs)
-        gated = self.component in ("semantic", "translation")
+        log_metric = kwargs.get("log_metric")
+        if self.log_extra and log_metric is not None:
+            scored = [r for r in results if r is not None]
+            metrics = component_metrics(
+                [r.components for r in scored], [r.gate for r in scored], [r.note for r in scored]
+            )
+            for name in ("pbrlsvr/gate", "pbrlsvr/no_answer"):
+                if name in metrics:
+                    log_metric(name, metrics[name])
+        gated = self.component in GATED
         return [
             None if r is None else r.components[self.component] * (r.gate if gated else 1.0) for r in results
         ]
@@ -150,4 +233,5 @@ def make_reward_funcs(
         raise ValueError(f"aggregation must be 'sum' or 'normalize_then_sum', got {aggregation!r}")
     shared = _SharedScores(reward)
     names = list(reward.weights)
-    return [_ComponentReward(shared, name) for name in names], [reward.weights[name] for name in names]
+    funcs = [_ComponentReward(shared, name, log_extra=i == 0) for i, name in enumerate(names)]
+    return funcs, [reward.weights[name] for name in names]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -68,6 +69,63 @@ class RolloutSettings(StrictModel):
     mask_max: float = Field(2.0, gt=1, allow_inf_nan=False)
 
 
+GRPO_OWN_KEYS: dict[str, str] = {
+    "output_dir": "output_dir",
+    "learning_rate": "learning_rate",
+    "beta": "beta",
+    "num_generations": "num_generations",
+    "max_completion_length": "max_completion_length",
+    "per_device_train_batch_size": "per_device_train_batch_size",
+    "gradient_accumulation_steps": "gradient_accumulation_steps",
+    "max_steps": "max_steps",
+    "num_train_epochs": "num_train_epochs",
+    "temperature": "temperature",
+    "seed": "seed",
+    "logging_steps": "logging_steps",
+    "save_steps": "save_steps",
+    "save_total_limit": "save_total_limit",
+    "report_to": "report_to",
+    "bf16": "bf16",
+    "gradient_checkpointing": "gradient_checkpointing",
+    "activation_checkpointing": "gradient_checkpointing",
+    "use_vllm": "use_vllm",
+    "vllm_mode": "vllm_mode",
+    "log_completions": "log_completions",
+    "reward_weights": "reward.weights",
+    "multi_objective_aggregation": "aggregation",
+    "use_cpu": "model.device",
+}
+"""``GRPOConfig`` fields that ``pbrlsvr train`` sets from its own keys (value: the key to set instead).
+Setting one of them under ``grpo:`` too would leave two values for one field, so that is an error."""
+
+
+def grpo_fields() -> dict[str, Any]:
+    """TRL's ``GRPOConfig`` dataclass fields by name (imports TRL: only called when ``grpo:`` is set)."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    return {f.name: f for f in dataclasses.fields(GRPOConfig) if f.init}
+
+
+def check_grpo_keys(extra: dict[str, Any], fields: dict[str, Any] | None = None) -> None:
+    """Refuse ``grpo:`` keys that ``GRPOConfig`` does not have (naming the closest field) or that
+    a top-level key already sets. ``ValueError`` lists every bad key at once."""
+    if not extra:
+        return
+    known = grpo_fields() if fields is None else fields
+    problems = []
+    for key in extra:
+        if key in GRPO_OWN_KEYS:
+            problems.append(f"grpo.{key}: set by pbrlsvr from `{GRPO_OWN_KEYS[key]}`; set that key instead")
+        elif key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.7)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"grpo.{key}: TRL's GRPOConfig has no field {key!r}{hint}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 class TrainConfig(StrictModel):
     """GRPO on TRL's ``GRPOTrainer`` with the PB-RLSVR reward.
 
@@ -113,6 +171,13 @@ class TrainConfig(StrictModel):
     use_vllm: bool = Field(False, description="vLLM generation (GPU; TRL colocate or server mode)")
     vllm_mode: Literal["colocate", "server"] = "colocate"
     log_completions: bool = False
+    grpo: dict[str, Any] = Field(
+        default_factory=dict,
+        description="any other TRL GRPOConfig field, by TRL's name, passed through as is (checked against "
+        "GRPOConfig's own fields: a misspelt key is an error), e.g. vllm_gpu_memory_utilization, "
+        "vllm_server_base_url, chat_template_kwargs, steps_per_generation, scale_rewards, loss_type, "
+        "mask_truncated_completions, deepspeed",
+    )
     resume: bool = Field(False, description="continue from the last checkpoint in output_dir")
     rollout: RolloutSettings = Field(
         default_factory=RolloutSettings, description="generation engine for GRPO rollouts"
@@ -123,6 +188,12 @@ class TrainConfig(StrictModel):
     )
 
     _check_langs = field_validator("langs", mode="before")(validate_langs)
+
+    @field_validator("grpo")
+    @classmethod
+    def _check_grpo(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_grpo_keys(value)
+        return value
 
     @model_validator(mode="after")
     def _batch_fits_groups(self) -> TrainConfig:

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +60,80 @@ def _metrics_callback(path: Path, extra: Any = None) -> Any:
     return MetricsJSONL()
 
 
+_COMBINED = "pbrlsvr"  # the one reward function's name in ``aggregation: sum`` (rewards/pbrlsvr/mean)
+
+
+def step_line(step: int, max_steps: int, logs: dict[str, Any], seconds_per_step: float | None) -> str:
+    """One readable line per logged step: what a person watches a GRPO run for (the reward, each
+    component, the loss, the completion length, the pace). TRL's record has ~40 keys; all of them
+    still go to ``metrics.jsonl``."""
+    if "train_runtime" in logs:  # the Trainer's closing record
+        return f"done: {step} step(s) in {float(logs['train_runtime']):.0f} s"
+    parts = [f"step {step}/{max_steps}" if max_steps > 0 else f"step {step}"]
+    if isinstance(logs.get("reward"), int | float):
+        components = [
+            f"{key[len('rewards/') : -len('/mean')]} {float(v):.2f}"
+            for key, v in logs.items()
+            if key.startswith("rewards/")
+            and key.endswith("/mean")
+            and key != f"rewards/{_COMBINED}/mean"
+            and isinstance(v, int | float)
+        ]
+        text = f"reward {float(logs['reward']):.3f}"
+        parts.append(f"{text} ({', '.join(components)})" if components else text)
+    if isinstance(logs.get("loss"), int | float):
+        parts.append(f"loss {float(logs['loss']):.4g}")
+    if isinstance(logs.get("completions/mean_length"), int | float):
+        parts.append(f"len {float(logs['completions/mean_length']):.0f}")
+    if seconds_per_step is not None:
+        parts.append(f"{seconds_per_step:.1f} s/step")
+    return "  ".join(parts)
+
+
+def _compact_progress() -> Any:
+    """The Trainer's progress bar, with :func:`step_line` instead of the raw log dict per step."""
+    from transformers.trainer_callback import ProgressCallback
+
+    class CompactProgress(ProgressCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            super().on_train_begin(args, state, control, **kw)
+            self._mark = (state.global_step, time.perf_counter())
+
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any
+        ) -> None:
+            if not logs or not state.is_world_process_zero:
+                return
+            last_step, last_time = getattr(self, "_mark", (0, time.perf_counter()))
+            now = time.perf_counter()
+            pace = (
+                (now - last_time) / (state.global_step - last_step) if state.global_step > last_step else None
+            )
+            self._mark = (state.global_step, now)
+            line = step_line(state.global_step, state.max_steps, logs, pace)
+            if self.training_bar is not None:
+                self.training_bar.write(line)
+            else:
+                print(line, flush=True)
+
+    return CompactProgress()
+
+
+@contextmanager
+def _quiet_checkpointing_alias() -> Iterator[None]:
+    """Silence transformers' ``FutureWarning`` for ``gradient_checkpointing_enable/disable`` and
+    ``is_gradient_checkpointing`` during training: TRL 1.16 calls these deprecated aliases around
+    every generation (``trl/models/utils.py``), so the same warning would print at every step. Our
+    own code passes the new name (``activation_checkpointing``, see :func:`grpo_args`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message=r"`(is_)?gradient_checkpointing(_enable|_disable)?` is deprecated",
+            category=FutureWarning,
+        )
+        yield
+
+
 def _plot_curves(metrics: Path, png: Path) -> None:
     """``training_curves.png`` beside the run; a plotting failure never fails a finished run."""
     from pbrlsvr.train.curves import plot_training_curves
@@ -87,36 +165,67 @@ def use_bf16(cfg: TrainConfig) -> bool:
 
 
 def grpo_args(cfg: TrainConfig, reward_weights: list[float]) -> Any:
-    """TRL ``GRPOConfig`` from our config (every field we set is written here, nowhere else)."""
+    """TRL ``GRPOConfig`` from our config: the fields our own keys map to, then ``cfg.grpo`` (any
+    other ``GRPOConfig`` field, already checked against its dataclass fields) passed through.
+
+    Checkpointing goes in as ``activation_checkpointing`` where the installed transformers has it
+    (5.2x): its deprecated alias ``gradient_checkpointing`` costs a ``FutureWarning``, and TRL's
+    own default for that alias is ``True``."""
+    import dataclasses
+
     from trl import GRPOConfig
 
-    return GRPOConfig(
-        output_dir=str(cfg.output_dir),
-        learning_rate=cfg.learning_rate,
-        beta=cfg.beta,
-        num_generations=cfg.num_generations,
-        max_completion_length=cfg.max_completion_length,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        max_steps=cfg.max_steps,
-        num_train_epochs=cfg.num_train_epochs,
-        temperature=cfg.temperature,
-        seed=cfg.seed,
-        logging_steps=cfg.logging_steps,
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        report_to=cfg.report_to,
-        bf16=use_bf16(cfg),
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        use_vllm=cfg.use_vllm,
-        vllm_mode=cfg.vllm_mode,
-        log_completions=cfg.log_completions,
-        reward_weights=reward_weights,
-        multi_objective_aggregation="normalize_then_sum"
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    checkpointing = (
+        "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    )
+    fields: dict[str, Any] = {
+        "output_dir": str(cfg.output_dir),
+        "learning_rate": cfg.learning_rate,
+        "beta": cfg.beta,
+        "num_generations": cfg.num_generations,
+        "max_completion_length": cfg.max_completion_length,
+        "per_device_train_batch_size": cfg.per_device_train_batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "max_steps": cfg.max_steps,
+        "num_train_epochs": cfg.num_train_epochs,
+        "temperature": cfg.temperature,
+        "seed": cfg.seed,
+        "logging_steps": cfg.logging_steps,
+        "save_steps": cfg.save_steps,
+        "save_total_limit": cfg.save_total_limit,
+        "report_to": cfg.report_to,
+        "bf16": use_bf16(cfg),
+        checkpointing: cfg.gradient_checkpointing,
+        "use_vllm": cfg.use_vllm,
+        "vllm_mode": cfg.vllm_mode,
+        "log_completions": cfg.log_completions,
+        "reward_weights": reward_weights,
+        "multi_objective_aggregation": "normalize_then_sum"
         if cfg.aggregation == "normalize_then_sum"
         else "sum_then_normalize",
-        use_cpu=cfg.model.device == "cpu",
-    )
+        "use_cpu": cfg.model.device == "cpu",
+    }
+    try:
+        return GRPOConfig(**fields, **cfg.grpo)
+    except (ValueError, TypeError) as exc:  # TRL's own checks on the values (a bad loss_type, ...)
+        raise ConfigError(f"TRL refused the GRPO settings: {exc}") from exc
+
+
+def training_model_spec(cfg: TrainConfig, args: Any) -> Any:
+    """``cfg.model`` as ``load_model`` should see it once the training arguments exist.
+
+    Under ZeRO-3 ``from_pretrained`` must get no ``device_map`` (transformers refuses one; zero.Init
+    places each shard on its rank's GPU), so the model is loaded as for ``cpu``. Under a
+    multi-process launch, ``cuda``/``auto`` become this rank's own device (``args.device``) rather
+    than every rank loading onto ``cuda:0`` or spreading over all GPUs."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    if is_deepspeed_zero3_enabled():
+        return cfg.model.model_copy(update={"device": "cpu"})
+    if args.world_size > 1 and cfg.model.device in ("cuda", "auto"):
+        return cfg.model.model_copy(update={"device": str(args.device)})
+    return cfg.model
 
 
 def use_engine(cfg: TrainConfig) -> bool:
@@ -199,11 +308,14 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
     if resumed_from is None and metrics.exists():
         metrics.unlink()
 
+    # The training arguments come before the model: with DeepSpeed ZeRO-3 (accelerate's config or
+    # `grpo.deepspeed`), creating them registers the config that makes `from_pretrained` build the
+    # model already sharded (zero.Init); a model loaded first is whole on every rank.
+    args = grpo_args(cfg, weights)
     if model is None:
         from pbrlsvr.models import load_model
 
-        model, tokenizer = load_model(cfg.model)
-    args = grpo_args(cfg, weights)
+        model, tokenizer = load_model(training_model_spec(cfg, args))
     if cfg.filter_no_signal.enabled:
         from pbrlsvr.train.signal_filter import filter_no_signal
 
@@ -221,18 +333,26 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
             target_modules=cfg.lora.target_modules,
             task_type="CAUSAL_LM",
         )
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=funcs,
-        args=args,
-        train_dataset=to_dataset(rows),
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[_metrics_callback(metrics, rollout)],
-        rollout_func=rollout,
-    )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    with _quiet_checkpointing_alias():  # TRL's peft set-up reads the alias too
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=funcs,
+            args=args,
+            train_dataset=to_dataset(rows),
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=[_metrics_callback(metrics, rollout)],
+            rollout_func=rollout,
+        )
+    # One line per step on the console (the full record stays in metrics.jsonl).
+    for default in (ProgressCallback, PrinterCallback):
+        trainer.remove_callback(default)
+    trainer.add_callback(_compact_progress())
     try:
-        trainer.train(resume_from_checkpoint=resumed_from)
+        with _quiet_checkpointing_alias():
+            trainer.train(resume_from_checkpoint=resumed_from)
     finally:
         if rollout is not None:
             rollout.close()
