@@ -177,6 +177,32 @@ def test_keep_rules(keep: str, expected: set[str]) -> None:
     assert sel.accuracy == pytest.approx(2 / 3)  # a and c agree with gold; b does not
 
 
+def test_a_sample_cut_at_the_token_limit_never_becomes_the_reference_unless_asked() -> None:
+    """The issue's case: 2 samples, the first cut at max_new_tokens after writing an answer, the
+    second finished with another; the cut one must neither vote nor be the reference."""
+    store = ReferenceStore(":memory:")
+    key = KeySet("m", "p", "s")
+    cut = "Step 1: 3 + 4 = 7. The answer is 7. Now let us double check by"
+    store.add(
+        key, [Sample("a", 0, cut, "7", "length", "x"), Sample("a", 1, "The answer is 8.", "8", "stop", "x")]
+    )
+    store.add(key, [Sample("b", 0, "The answer is 2. And then", "2", "length", "x")])
+    problems = [Problem(pid, "en", f"q {pid}", f"q {pid}", "7", "t") for pid in ("a", "b")]
+
+    sel = choose_references(problems, store, key)
+    by_id = {r.problem.id: r for r in sel.references}
+    assert by_id["a"].vote.answer == "8" and by_id["a"].vote.reference == "The answer is 8."
+    assert by_id["a"].vote.agreement == pytest.approx(0.5)  # the cut sample still counts as a sample
+    assert not by_id["b"].kept and "cut at max_new_tokens" in (by_id["b"].dropped or "")
+    assert sel.truncated == 2
+
+    opted = choose_references(problems, store, key, keep_truncated=True)
+    ref = {r.problem.id: r for r in opted.references}
+    assert ref["a"].vote.reference == cut and ref["b"].kept  # the old behaviour, on request
+    cfg = load_config(PivotCommandConfig, overrides={"keep_truncated": True})
+    assert cfg.keep_truncated and not load_config(PivotCommandConfig).keep_truncated
+
+
 # --- config ----------------------------------------------------------------------------------
 
 
@@ -424,12 +450,17 @@ def test_cli_pivot_generates_resumes_and_exports(tmp_path: Path, fake_backend: l
     assert fake_backend[0].samples == 12
     summary = json.loads((tmp_path / "refs.jsonl.summary.json").read_text(encoding="utf-8"))
     assert summary["generation"]["generated"] == 12 and summary["problems"] == 4
+    # every count says what it counts, and the exported file agrees with the summary
+    assert summary["problem_rows"] == 8 and summary["exported_rows"] == len(rows) and "rows" not in summary
+    assert summary["stored"]["samples"] == 12
     assert "pivot:" in (tmp_path / "refs.jsonl.config.yaml").read_text(encoding="utf-8")
 
     again = runner.invoke(app, args)  # resumes: nothing left to generate, no generator built
     assert again.exit_code == 0, again.output
     assert len(fake_backend) == 1
-    assert json.loads((tmp_path / "refs.jsonl.summary.json").read_text())["generation"]["generated"] == 0
+    resumed = json.loads((tmp_path / "refs.jsonl.summary.json").read_text())
+    assert resumed["generation"]["generated"] == 0
+    assert resumed["stored"] == summary["stored"]  # the totals come from the store, not from this run
 
     forced = runner.invoke(app, [*args, "--force"])
     assert forced.exit_code == 0, forced.output

@@ -53,7 +53,14 @@ class PivotOutcome:
         return len(self.run.failures) if self.run is not None else 0
 
     def to_dict(self) -> dict[str, Any]:
-        """The summary as plain data (written beside an export as ``<output>.summary.json``)."""
+        """The summary as plain data (written beside an export as ``<output>.summary.json``).
+
+        Counts are named for what they count: ``problems`` (unique ids, what the pivot answers
+        once), ``problem_rows`` ((id, lang) rows read), ``kept`` (ids with a kept reference) and
+        ``exported_rows`` (rows written: every language of every kept id). ``generation`` is what
+        this call generated; ``stored`` is the generation time and tokens of every voted sample,
+        whichever run made it, so a re-run that reuses the store reports the same totals.
+        """
         sel = self.selection
         out: dict[str, Any] = {
             "key_set": {
@@ -62,8 +69,19 @@ class PivotOutcome:
                 "settings_hash": sel.key.settings_hash,
             },
             "problems": len(sel.references),
-            "rows": sel.rows,
+            "problem_rows": sel.rows,
             "samples": sel.samples,
+            "truncated_samples": sel.truncated,
+            "stored": {
+                "samples": sel.samples,
+                "generation_seconds": round(sel.generation_seconds, 3),
+                "completion_tokens": sel.completion_tokens,
+                "tokens_per_second": (
+                    round(sel.completion_tokens / sel.generation_seconds, 2)
+                    if sel.generation_seconds > 0
+                    else None
+                ),
+            },
             "with_samples": sum(r.vote.n_samples > 0 for r in sel.references),
             "with_gold": len(sel.with_gold),
             "pivot_accuracy": sel.accuracy,
@@ -172,6 +190,7 @@ def pivot_generate(
             keep=cfg.keep,
             min_agreement=cfg.min_agreement,
             samples=cfg.pivot.samples,
+            keep_truncated=cfg.keep_truncated,
         )
         outcome = PivotOutcome(
             selection, issues, run=run, sample_accuracy=sample_accuracy(store, selection, cfg.pivot.samples)
@@ -191,7 +210,13 @@ def pivot_export(cfg: PivotCommandConfig) -> PivotOutcome:
         key = resolve_key_set(store, pivot_key_set(cfg.pivot))
         cap = cfg.pivot.samples if key == pivot_key_set(cfg.pivot) else None
         selection = choose_references(
-            problems, store, key, keep=cfg.keep, min_agreement=cfg.min_agreement, samples=cap
+            problems,
+            store,
+            key,
+            keep=cfg.keep,
+            min_agreement=cfg.min_agreement,
+            samples=cap,
+            keep_truncated=cfg.keep_truncated,
         )
         outcome = PivotOutcome(selection, issues, sample_accuracy=sample_accuracy(store, selection, cap))
     _export(outcome, problems, cfg)
@@ -204,7 +229,12 @@ def pivot_import(cfg: PivotImportCommandConfig) -> PivotOutcome:
     with ReferenceStore(cfg.store) as store:
         imported = import_solutions(problems, store, cfg.solutions, force=cfg.force)
         selection = choose_references(
-            problems, store, imported.key, keep=cfg.keep, min_agreement=cfg.min_agreement
+            problems,
+            store,
+            imported.key,
+            keep=cfg.keep,
+            min_agreement=cfg.min_agreement,
+            keep_truncated=cfg.keep_truncated,
         )
         outcome = PivotOutcome(
             selection, issues, imported=imported, sample_accuracy=sample_accuracy(store, selection)
@@ -259,6 +289,9 @@ def render_outcome(outcome: PivotOutcome, console: Console, err_console: Console
         table.add_row("matched by English question", f"{imp.matched} of {imp.problems}")
         table.add_row("imported now / already stored", f"{imp.inserted} / {imp.already}")
     table.add_row("samples voted", str(sel.samples))
+    cut = sum(r.vote.truncated for r in sel.references)
+    if cut:
+        table.add_row("samples cut at max_new_tokens (not voting; keep_truncated)", str(cut))
     judged = [r for r in sel.with_gold if r.vote.n_samples > 0]
     table.add_row(
         "pivot accuracy vs gold (voted)",

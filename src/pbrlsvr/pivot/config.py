@@ -9,6 +9,7 @@ One YAML serves ``pivot`` and ``pivot export`` (the export finds the same store 
     output: runs/pivot/references.parquet
     keep: agree_with_gold          # all | agree_with_gold | min_agreement | both
     min_agreement: 0.5
+    keep_truncated: false          # true: samples cut at max_new_tokens may vote and be references
     pivot:
       model: meta-llama/Llama-3.1-8B-Instruct
       samples: 4
@@ -164,6 +165,11 @@ class _Selection(StrictModel):
     )
     min_agreement: float = Field(
         0.5, ge=0, le=1, allow_inf_nan=False, description="threshold for keep=min_agreement/both"
+    )
+    keep_truncated: bool = Field(
+        False,
+        description="let samples cut at max_new_tokens (finish reason 'length') vote and become "
+        "references; off: they count as answerless, so an unfinished text is never a reference",
     )
 
 

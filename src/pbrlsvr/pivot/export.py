@@ -72,8 +72,16 @@ class Selection:
     key: KeySet
     references: list[Reference]
     rows: int
+    """(id, lang) problem rows read (every language of every id)."""
     samples: int
+    """Stored samples voted over."""
     no_english: list[str] = field(default_factory=list)
+    generation_seconds: float = 0.0
+    """Generation time of the voted samples, summed from the store (whichever runs made them)."""
+    completion_tokens: int = 0
+    """Completion tokens of the voted samples, from the store."""
+    truncated: int = 0
+    """Voted samples cut at ``max_new_tokens`` (finish reason ``length``)."""
 
     def kept(self) -> dict[str, Reference]:
         return {r.problem.id: r for r in self.references if r.kept}
@@ -112,26 +120,41 @@ def choose_references(
     keep: Keep = "all",
     min_agreement: float = 0.5,
     samples: int | None = None,
+    keep_truncated: bool = False,
 ) -> Selection:
     """Vote over the stored samples of every problem id and decide which references to keep.
 
     ``samples`` caps the vote at sample indices below it (the run's ``k``); ``None`` uses every
-    stored sample of the key set.
+    stored sample of the key set. ``keep_truncated`` lets samples cut at ``max_new_tokens`` vote
+    and become references (off: see :func:`~pbrlsvr.pivot.voting.vote`).
     """
     plist = list(problems)
     unique = unique_problems(plist)
     stored = store.samples(key, [p.id for p in unique.problems])
     refs: list[Reference] = []
-    total = 0
+    total = truncated = tokens = 0
+    seconds = 0.0
     for p in unique.problems:
         rows: list[Sample] = stored.get(p.id, [])
         if samples is not None:
             rows = [s for s in rows if s.index < samples]
         total += len(rows)
-        v = vote(rows)
+        truncated += sum(s.finish_reason == "length" for s in rows)
+        seconds += sum(s.seconds or 0.0 for s in rows)
+        tokens += sum(s.completion_tokens or 0 for s in rows)
+        v = vote(rows, keep_truncated=keep_truncated)
         correct = agrees_with_gold(v.answer, p.gold) if v.n_samples else None
         refs.append(Reference(p, v, correct, keep_decision(v, correct, keep, min_agreement)))
-    return Selection(key, refs, unique.rows, total, list(unique.no_english))
+    return Selection(
+        key,
+        refs,
+        unique.rows,
+        total,
+        list(unique.no_english),
+        generation_seconds=seconds,
+        completion_tokens=tokens,
+        truncated=truncated,
+    )
 
 
 def sample_accuracy(store: ReferenceStore, selection: Selection, samples: int | None = None) -> float | None:

@@ -8,6 +8,12 @@ the vote is deterministic. The reference is the first sample of the winning grou
 is the winner's votes over *all* samples (answerless ones included): a confidence a trainer can
 use to weight or drop a problem.
 
+A sample cut at ``max_new_tokens`` (finish reason ``length``) does not vote and never becomes the
+reference unless ``keep_truncated`` is set (``keep_truncated: true`` in the pivot config): its
+"final answer" may be a step of reasoning it never finished, and a reference that stops
+mid-sentence teaches the policy to stop there too. It still counts in ``n_samples``, so it lowers
+the agreement as an answerless sample does.
+
 >>> s = [Sample("p", i, f"... The answer is {a}.", a, "stop", "h") for i, a in enumerate(["7", "8", "8.0"])]
 >>> v = vote(s)
 >>> v.answer, v.votes, v.reference_index, round(v.agreement, 2)
@@ -45,6 +51,7 @@ class Vote:
         reference: the text of the first sample with the winning answer.
         reference_index: that sample's index.
         groups: every answer group, most votes first (ties: earliest first sample first).
+        truncated: samples cut at ``max_new_tokens`` that were left out of the vote.
     """
 
     answer: str | None
@@ -54,6 +61,7 @@ class Vote:
     reference: str | None
     reference_index: int | None
     groups: tuple[AnswerGroup, ...] = ()
+    truncated: int = 0
 
 
 def group_answers(answers: Sequence[str | None]) -> list[tuple[str, list[int]]]:
@@ -71,13 +79,15 @@ def group_answers(answers: Sequence[str | None]) -> list[tuple[str, list[int]]]:
     return groups
 
 
-def vote(samples: Sequence[Sample]) -> Vote:
+def vote(samples: Sequence[Sample], *, keep_truncated: bool = False) -> Vote:
     """Majority vote over one problem's samples (see the module docstring)."""
     ordered = sorted(samples, key=lambda s: s.index)
     n = len(ordered)
-    groups = group_answers([s.answer for s in ordered])
+    cut = 0 if keep_truncated else sum(s.finish_reason == "length" for s in ordered)
+    answers = [None if cut and s.finish_reason == "length" else s.answer for s in ordered]
+    groups = group_answers(answers)
     if not groups:
-        return Vote(None, 0, n, 0.0, None, None, ())
+        return Vote(None, 0, n, 0.0, None, None, (), truncated=cut)
     ranked = sorted(groups, key=lambda g: (-len(g[1]), g[1][0]))
     head, members = ranked[0]
     chosen = ordered[members[0]]
@@ -89,6 +99,7 @@ def vote(samples: Sequence[Sample]) -> Vote:
         reference=chosen.text,
         reference_index=chosen.index,
         groups=tuple(AnswerGroup(h, len(m), ordered[m[0]].index) for h, m in ranked),
+        truncated=cut,
     )
 
 
@@ -110,6 +121,8 @@ def keep_decision(vote_: Vote, correct: bool | None, keep: Keep, min_agreement: 
     """
     if vote_.n_samples == 0:
         return "no samples"
+    if vote_.answer is None and vote_.truncated:
+        return "no answer in a finished sample (the others were cut at max_new_tokens)"
     if vote_.answer is None:
         return "no answer in any sample"
     if keep in ("agree_with_gold", "both") and correct is False:
