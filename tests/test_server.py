@@ -357,8 +357,14 @@ def test_an_item_that_breaks_the_reward_fails_alone(reference_reward: Reward) ->
         assert "encoder exploded" in results[1]["error"]
         assert results[2] == expected(reference_reward, POOL[1])
         label = json.dumps({"reference": REF, "lang": "sw"})
-        resp = httpx.post(f"{url}/get_reward", json={"query": ["BOOM"], "prompts": [""], "labels": [label]})
-        assert resp.status_code == 500 and "encoder exploded" in resp.json()["detail"]
+        resp = httpx.post(
+            f"{url}/get_reward", json={"query": ["BOOM", SW], "prompts": ["", ""], "labels": [label, label]}
+        )
+        assert resp.status_code == 200, resp.text  # OpenRLHF would retry a 500, then train on None
+        body = resp.json()
+        assert body["rewards"][0] == 0.0 and body["rewards"][1] > 0.5
+        assert body["extra_logs"]["unscored"] == [1.0, 0.0]
+        assert "encoder exploded" in body["errors"][0] and body["errors"][1] is None
         assert httpx.get(f"{url}/health").json()["worker_alive"] is True
 
 
@@ -409,7 +415,11 @@ def test_openrlhf_request_byte_for_byte(url: str, reference_reward: Reward) -> N
     )[0]
     assert body["rewards"] == [want.reward]
     assert body["scores"] == [want.reward]
-    assert body["extra_logs"] == {**{k: [v] for k, v in want.components.items()}, "gate": [want.gate]}
+    assert body["extra_logs"] == {
+        **{k: [v] for k, v in want.components.items()},
+        "gate": [want.gate],
+        "unscored": [0.0],
+    }
     assert set(body) == {"rewards", "scores", "extra_logs"}
 
 
@@ -441,23 +451,65 @@ def test_openrlhf_batches_truncated_prompts_and_label_objects(url: str, referenc
         ({"query": ["x"], "prompts": ["x"]}, "missing field 'labels'"),
         ({"query": ["x", "y"], "prompts": ["x"], "labels": ["{}"]}, "same length"),
         ({"query": [1], "prompts": [""], "labels": ["{}"]}, "query[0] must be a string"),
-        ({"query": ["x"], "prompts": [""], "labels": ["11"]}, "must hold a JSON object"),
-        ({"query": ["x"], "prompts": [""], "labels": ["the answer is 11"]}, "the label is not JSON"),
-        ({"query": ["x"], "prompts": [""], "labels": ['{"reference": "r"}']}, "missing field(s) ['lang']"),
-        (
-            {"query": ["x"], "prompts": [""], "labels": ['{"reference": "r", "lang": "xx"}']},
-            "unknown language",
-        ),
-        (
-            {"query": ["x"], "prompts": [""], "labels": ['{"reference": "r", "lang": "fr"}']},
-            "reward's languages",
-        ),
     ],
 )
-def test_openrlhf_malformed_requests_get_422(url: str, payload: dict[str, Any], message: str) -> None:
+def test_bodies_that_are_not_the_openrlhf_protocol_get_422(
+    url: str, payload: dict[str, Any], message: str
+) -> None:
     resp = httpx.post(f"{url}/get_reward", json=payload)
     assert resp.status_code == 422, resp.text
     assert message in resp.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("", 'the label is empty: OpenRLHF sends "" when --data.label_key is not given'),
+        ("11", "must hold a JSON object"),
+        ("the answer is 11", "the label is not JSON"),
+        ('{"reference": "r"}', "missing field(s) ['lang']"),
+        ('{"reference": "r", "lang": "xx"}', "unknown language"),
+        ('{"reference": "r", "lang": "fr"}', "reward's languages"),
+    ],
+)
+def test_an_unscorable_openrlhf_sample_scores_0_with_its_reason(
+    label: str, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One bad sample in a batch: 200, reward 0, `unscored` 1, the same extra_logs keys as a good
+    sample, the reason in `errors` and in the service's log, and the good sample scored."""
+    good = json.dumps({"reference": REF, "lang": "sw", "id": "good-1"})
+    payload = {"query": [SW, SW], "prompts": ["", "swali la mwisho"], "labels": [good, label]}
+    reward = make_reward()
+    with (
+        caplog.at_level("WARNING", logger="pbrlsvr.server"),
+        serving(ServeConfig(reward=reward.config), reward) as (
+            url,
+            _,
+        ),
+    ):
+        resp = httpx.post(f"{url}/get_reward", json=payload)
+        m = metrics(url)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["rewards"][0] == expected(reward, {"response": SW, "lang": "sw", "reference": REF})["reward"]
+    assert body["rewards"][1] == 0.0 and body["scores"] == body["rewards"]
+    logs = body["extra_logs"]
+    assert set(logs) == {*reward.weights, "gate", "unscored"}
+    assert all(len(v) == 2 and v[1] == 0.0 for k, v in logs.items() if k != "unscored")
+    assert logs["unscored"] == [0.0, 1.0]
+    assert (
+        body["errors"][0] is None
+        and body["errors"][1].startswith("labels[1]: ")
+        and message in body["errors"][1]
+    )
+    logged = [r.getMessage() for r in caplog.records if "/get_reward" in r.getMessage()]
+    assert (
+        len(logged) == 1
+        and "sample 1 of 2" in logged[0]
+        and "swali la mwisho" in logged[0]
+        and message in logged[0]
+    )
+    assert m['pbrlsvr_item_errors_total{endpoint="/get_reward"}'] == 1
 
 
 # --- metrics and health -----------------------------------------------------------------------
@@ -727,8 +779,9 @@ def test_unencodable_text_is_an_item_error_and_the_rest_is_scored(url: str, refe
     label = json.dumps({"reference": REF, "lang": "sw"})
     query = json.dumps({"query": ["Jibu ni 11 \ud800"], "prompts": [""], "labels": [label]}).encode()
     resp = _post(url, "/get_reward", query)
-    assert resp.status_code == 422, resp.text
-    assert resp.json()["detail"].startswith("query[0]: field 'response' contains a lone surrogate")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["rewards"] == [0.0]
+    assert resp.json()["errors"][0].startswith("query[0]: field 'response' contains a lone surrogate")
     assert httpx.get(f"{url}/health").json()["worker_alive"] is True
 
 
@@ -760,4 +813,4 @@ def test_non_standard_json_bodies_get_400(url: str, body: bytes, message: str) -
     resp = _post(
         url, "/get_reward", json.dumps({"query": ["x"], "prompts": [""], "labels": [label]}).encode()
     )
-    assert resp.status_code == 422 and "NaN is not standard JSON" in resp.json()["detail"]
+    assert resp.status_code == 200 and "NaN is not standard JSON" in resp.json()["errors"][0]

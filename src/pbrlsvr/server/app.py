@@ -8,7 +8,10 @@ Endpoints:
   ``{"error"}`` in its place and the others are scored (200); when *no* item can be scored the
   request fails with 422 and ``errors`` lists each item's reason. ``id`` is echoed when given.
   Text with a NUL or a lone surrogate is such an item error (it cannot be tokenized or encoded).
-* ``POST /get_reward``: OpenRLHF's remote reward protocol (see :mod:`pbrlsvr.server.openrlhf`).
+* ``POST /get_reward``: OpenRLHF's remote reward protocol (see :mod:`pbrlsvr.server.openrlhf`): a
+  sample that cannot be scored gets reward 0 and ``unscored`` 1 in a 200 answer, its reason in
+  ``errors`` and in this service's log. OpenRLHF sends no ``Authorization`` header: serve it
+  without ``token_env`` on a loopback or private interface, or put the token on a proxy.
 * ``GET /health``: ``{"status": "ok", ...}`` (503 when the scoring thread is gone).
 * ``GET /metrics``: Prometheus text (see :mod:`pbrlsvr.server.metrics`).
 
@@ -256,28 +259,33 @@ class ScoringService:
         except ValueError as exc:
             raise HTTPError(422, str(exc), "invalid") from None
         self.metrics.inc("items_total", len(queries), endpoint="/get_reward")
-        items, errors, unmatched = openrlhf.build_items(queries, prompts, labels, self.trailing)
+        items, errors, unmatched = openrlhf.build_items(queries, prompts, labels, self.trailing, self.reward)
         if unmatched:
             self.metrics.inc("openrlhf_prompt_unmatched_total", unmatched)
-        checked: list[RewardItem] = []
+        checked = [item for item in items if item is not None]
+        scored = iter(await self.score_items(checked))
+        results: list[RewardResult | None] = []
         for i, item in enumerate(items):
-            if item is None:
-                continue
-            try:
-                self.reward.check_item(item)
-                checked.append(item)
-            except ValueError as exc:
-                errors[i] = f"labels[{i}]: {exc}"
-        bad = [e for e in errors if e is not None]
+            res = next(scored) if item is not None else None
+            if isinstance(res, ItemFailure):  # a scorer error on this item: logged by the batcher
+                errors[i], res = f"query[{i}]: scoring failed: {res.message}", None
+            results.append(res)
+        bad = [(i, e) for i, e in enumerate(errors) if e is not None]
         if bad:
+            # OpenRLHF retries a failed request 5 times and then leaves the reward None (training
+            # dies later, far from the cause), so an unscorable sample is answered with reward 0
+            # and `unscored` 1; this log line is where a person finds which sample and why.
             self.metrics.inc("item_errors_total", len(bad), endpoint="/get_reward")
-            raise HTTPError(422, "; ".join(bad[:_MAX_LISTED_ERRORS]), "invalid", errors=bad)
-        results = await self.score_items(checked)
-        failed = [r.message for r in results if isinstance(r, ItemFailure)]
-        if failed:
-            self.metrics.inc("item_errors_total", len(failed), endpoint="/get_reward")
-            raise HTTPError(500, failed[0], "internal")
-        return openrlhf.build_response([r for r in results if isinstance(r, RewardResult)])
+            self.metrics.inc("errors_total", len(bad), endpoint="/get_reward", reason="item")
+            for i, error in bad[:_MAX_LISTED_ERRORS]:
+                log.warning(
+                    "/get_reward: sample %d of %d (%s) scored 0, not scorable: %s",
+                    i,
+                    len(queries),
+                    openrlhf.describe(labels[i], prompts[i]),
+                    error,
+                )
+        return openrlhf.build_response(results, errors, openrlhf.component_names(self.reward))
 
     # -- GET /health ---------------------------------------------------------------------------
 

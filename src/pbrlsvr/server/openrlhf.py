@@ -1,16 +1,20 @@
 """OpenRLHF's remote reward protocol (``--reward.remote_url http://host:8000/get_reward``).
 
-What OpenRLHF sends (``openrlhf/utils/agent.py``, ``SingleTurnAgentExecutor._fetch_rewards_via_http``,
-checked at OpenRLHF commit 3c3be62, Aug 2026): one ``POST`` per generated sample, through aiohttp's
-``json=`` (so ``json.dumps`` with its defaults)::
+What OpenRLHF 0.11.2 sends (read from its wheel: ``openrlhf/utils/agent.py``,
+``SingleTurnAgentExecutor._fetch_rewards_via_http``): one ``POST`` per generated sample, through
+aiohttp's ``json=`` (so ``json.dumps`` with its defaults) and **no Authorization header**::
 
     {"query": [prompt + response], "prompts": [prompt], "labels": [label]}
 
 ``query`` is ``tokenizer.decode(prompt_ids + response_ids, skip_special_tokens=False)``: the chat
 templated prompt, the response, and the response's end-of-turn token. ``prompts`` is the templated
-prompt text; ``labels`` is the dataset's ``--data.label_key`` column. It reads ``rewards`` (for the
-advantage), ``scores`` (for dynamic filtering; ``rewards`` when absent) and ``extra_logs`` (each key
-logged), and, like OpenRLHF's own ``serve_rm``, takes lists as well as scalars.
+prompt text; ``labels`` is the dataset's ``--data.label_key`` column, or ``""`` when that flag is
+not given (``openrlhf/datasets/prompts_dataset.py``). It reads ``rewards`` (the reward),
+``scores`` (dynamic filtering; ``rewards`` when absent) and ``extra_logs``, each of whose values it
+turns into ``torch.tensor([value])`` (``samples_generator.py``): numbers only, the same keys for
+every sample. A non-2xx answer (or a timeout, 180 s) is retried 5 times, 1 s apart, logged at INFO
+without the body, then the sample's reward stays ``None`` and training later fails far from the
+cause. So this protocol must answer 200 for every sample it can read.
 
 How this service reads it:
 
@@ -20,23 +24,33 @@ How this service reads it:
   ``math_reward_func`` does) and ``pbrlsvr_openrlhf_prompt_unmatched_total`` counts it. Then
   trailing special tokens (``<|im_end|>``, ``<|eot_id|>``, ``</s>``, ...) are removed.
 * **label** = a JSON object, as a string (or already an object):
-  ``{"reference": "<English reference>", "reference_answer": "18", "lang": "sw"}``; ``gold`` and
-  ``question`` are optional, like in ``POST /score``.
-* **answer**: ``{"rewards": [r...], "scores": [r...], "extra_logs": {"<component>": [...], "gate": [...]}}``;
-  ``scores`` equals ``rewards`` (already in [0, 1]). A label or query that cannot be scored fails
-  the request with 422 (the protocol has no per-item error; ``errors`` names each bad
-  ``query[i]`` / ``labels[i]``, a NUL or lone surrogate included), so the trainer's retries and
-  logs show it instead of a silent zero; a scorer bug on an item is a 500.
+  ``{"reference": "<English reference>", "reference_answer": "18", "lang": "sw"}``; ``gold``,
+  ``question`` and ``id`` are optional (``pbrlsvr export-openrlhf`` writes this column).
+* **answer** (:func:`build_response`): ``{"rewards": [r...], "scores": [r...], "extra_logs":
+  {"<component>": [...], "gate": [...], "unscored": [0/1 ...]}}``; ``scores`` equals ``rewards``
+  (already in [0, 1]). A sample that cannot be scored (an empty or malformed label, a language the
+  reward does not know, a NUL in the text, a scorer error) gets reward 0.0, every component 0.0
+  and ``unscored`` 1.0, so OpenRLHF logs the share of unscored samples per step; its reason is in
+  ``errors[i]`` (a top-level list OpenRLHF ignores: ``extra_logs`` cannot hold text) and in the
+  service's log, which names the sample. Only a body that is not this protocol at all (no
+  ``query``, lists of different lengths) is a 422.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from pbrlsvr.config import COMPONENTS
 from pbrlsvr.io_checks import loads_strict
-from pbrlsvr.rewards.reward import RewardItem, RewardResult, check_text
+from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult, check_text
+
+EMPTY_LABEL = (
+    'the label is empty: OpenRLHF sends "" when --data.label_key is not given; pass '
+    "--data.label_key label with a file from `pbrlsvr export-openrlhf`"
+)
 
 _PROBE = 8  # characters of the query's start looked up inside a left-truncated prompt
 
@@ -77,6 +91,8 @@ def parse_label(label: Any) -> dict[str, Any]:
         raise ValueError(
             f"the label must be a JSON object (or a string holding one), got {type(label).__name__}"
         )
+    if not label.strip():
+        raise ValueError(EMPTY_LABEL)
     try:
         data = loads_strict(label)
     except ValueError as exc:
@@ -136,8 +152,10 @@ def build_items(
     prompts: list[str | None],
     labels: list[Any],
     trailing: re.Pattern[str] | None,
+    reward: Reward | None = None,
 ) -> tuple[list[RewardItem | None], list[str | None], int]:
-    """One item (or an error message) per query, and how many prompts were not found."""
+    """One item (or an error message) per query, and how many prompts were not found. With
+    ``reward``, an item it cannot score (``Reward.check_item``) is an error too."""
     items: list[RewardItem | None] = []
     errors: list[str | None] = []
     unmatched = 0
@@ -156,7 +174,10 @@ def build_items(
             fields = parse_label(label)
             if "response" in fields:
                 raise ValueError("the label must not carry 'response' (it comes from the query)")
-            items.append(RewardItem.from_mapping({**fields, "response": response}))
+            item = RewardItem.from_mapping({**fields, "response": response})
+            if reward is not None:
+                reward.check_item(item)
+            items.append(item)
             errors.append(None)
         except ValueError as exc:
             items.append(None)
@@ -164,12 +185,38 @@ def build_items(
     return items, errors, unmatched
 
 
-def build_response(results: list[RewardResult]) -> dict[str, Any]:
-    """``{"rewards", "scores", "extra_logs"}`` for OpenRLHF."""
-    rewards = [r.reward for r in results]
-    logs: dict[str, list[float]] = {}
+def describe(label: Any, prompt: str | None) -> str:
+    """A short handle on a sample for the service's log: the label's ``id`` when it has one,
+    else the end of its prompt."""
+    if isinstance(label, str):
+        with contextlib.suppress(ValueError):
+            label = loads_strict(label) if label.strip().startswith("{") else label
+    if isinstance(label, Mapping) and label.get("id") is not None:
+        return f"id {str(label['id'])[:80]!r}"
+    tail = (prompt or "")[-60:]
+    return f"prompt ending {tail!r}" if tail else "no prompt"
+
+
+def component_names(reward: Reward) -> list[str]:
+    """The components a result of ``reward`` carries, in the reward's order."""
+    return [c for c in COMPONENTS if c in reward.weights]
+
+
+def build_response(
+    results: list[RewardResult | None], errors: list[str | None], components: list[str]
+) -> dict[str, Any]:
+    """``{"rewards", "scores", "extra_logs"[, "errors"]}`` for OpenRLHF: one entry per sample, a
+    ``None`` result (unscorable) as reward 0.0 with every log 0.0 and ``unscored`` 1.0, so that every
+    sample carries the same ``extra_logs`` keys (OpenRLHF stacks them per step)."""
+    rewards: list[float] = []
+    logs: dict[str, list[float]] = {name: [] for name in [*components, "gate", "unscored"]}
     for r in results:
-        for name, value in r.components.items():
-            logs.setdefault(name, []).append(value)
-    logs["gate"] = [r.gate for r in results]
-    return {"rewards": rewards, "scores": list(rewards), "extra_logs": logs}
+        rewards.append(0.0 if r is None else r.reward)
+        for name in components:
+            logs[name].append(0.0 if r is None else float(r.components.get(name, 0.0)))
+        logs["gate"].append(0.0 if r is None else r.gate)
+        logs["unscored"].append(1.0 if r is None else 0.0)
+    out: dict[str, Any] = {"rewards": rewards, "scores": list(rewards), "extra_logs": logs}
+    if any(e is not None for e in errors):
+        out["errors"] = errors
+    return out
