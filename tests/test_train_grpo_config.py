@@ -185,3 +185,36 @@ def test_train_config_without_grpo_does_not_import_trl() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
     assert load_config(TrainConfig, overrides={"max_steps": 3}).grpo == {}
+
+
+def _extra(name: str) -> list[str]:
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["optional-dependencies"][name]
+
+
+def test_the_vllm_and_deepspeed_extras_allow_what_the_installed_trl_supports() -> None:
+    """TRL warns outside its tested vLLM range (trl/import_utils.py) and declares it in its own
+    `vllm` extra; ours must be the same range, and our deepspeed floor at least TRL's."""
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+
+    trl_reqs = [Requirement(r) for r in requires("trl") or []]
+
+    def trl_spec(package: str, extra: str) -> str:
+        (req,) = [
+            r for r in trl_reqs if r.name == package and r.marker and r.marker.evaluate({"extra": extra})
+        ]
+        return str(req.specifier)
+
+    (ours,) = [Requirement(r) for r in _extra("vllm") if Requirement(r).name == "vllm"]
+    assert set(str(ours.specifier).split(",")) == set(trl_spec("vllm", "vllm").split(","))
+    (ds,) = [Requirement(r) for r in _extra("deepspeed")]
+    floor = trl_spec("deepspeed", "deepspeed").removeprefix(">=")
+    assert (
+        not ds.specifier.contains("0.0.1")
+        and ds.specifier.contains(floor)
+        and ds.specifier.contains("0.19.8")
+    )
