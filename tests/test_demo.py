@@ -75,10 +75,39 @@ def test_demo_runs_end_to_end_and_a_rerun_recomputes_nothing(tmp_path: Path) -> 
     metrics = [json.loads(x) for x in (out / "train" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in metrics if "loss" in r] == [1, 2]
 
+    first = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert first["decoding"]["max_new_tokens"] == 16 and first["decoding"]["temperature"] == 0.0
+    # the pivot's counts agree with the pivot's own summary, each named for what it counts
+    pivot_summary = json.loads((out / "references.jsonl.summary.json").read_text(encoding="utf-8"))
+    refs = (out / "references.jsonl").read_text(encoding="utf-8").splitlines()
+    assert first["pivot"]["problem_rows"] == pivot_summary["problem_rows"] == 4  # 2 problems x 2 langs
+    assert first["pivot"]["training_rows"] == pivot_summary["exported_rows"] == len(refs)
+    assert "rows" not in first["pivot"]
+    assert {k: v["status"] for k, v in first["steps"].items()} == dict.fromkeys(
+        ["pivot", "eval_before", "train", "eval_after"], "computed"
+    )
+    assert all(v["seconds"] and v["seconds"] > 0 for v in first["steps"].values()), first["steps"]
+    assert first["pivot"]["generation"]["generation_seconds"] > 0
+
+    lines.clear()
     again = run_demo(cfg, log=lines.append)
     assert again["computed"] == {"pivot": 0, "train_steps": 0, "eval_before": 0, "eval_after": 0}
     assert any("already finished" in line for line in lines)
     assert again["before"] == summary["before"] and again["after"] == summary["after"]
+    second = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    # a re-run keeps the first run's timings and counts, and says that every step was reused
+    assert second["pivot"]["generation"] == first["pivot"]["generation"]
+    assert second["pivot"]["this_run"]["generated"] == 0
+    for name, step in second["steps"].items():
+        was = first["steps"][name]
+        assert step["status"] == "reused" and step["computed_now"] == 0, name
+        assert (step["seconds"], step["total"]) == (was["seconds"], was["total"]), name
+    for key in ("before", "after", "compare", "decoding", "training"):
+        assert second[key] == first[key], key
+    reused = [line for line in lines if line.strip().startswith("reused:")]
+    assert len(reused) == 4, lines
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Steps" in md and md.count("| reused (0 now) |") == 4
 
 
 def test_demo_with_no_usable_reference_says_what_to_change(tmp_path: Path) -> None:

@@ -9,20 +9,18 @@ clear message and exit 2, never a traceback.
 from __future__ import annotations
 
 import functools
-import os
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from pbrlsvr import __version__
 from pbrlsvr.config import DataCommandConfig, ScoreCommandConfig, dump_config, load_config, parse_set_options
 from pbrlsvr.errors import PbrlsvrError
+from pbrlsvr.models.progress import make_console
 
 app = typer.Typer(
     name="pbrlsvr",
@@ -38,26 +36,6 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List and prepare the packaged offline models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-
-PIPE_WIDTH = 320
-"""Console width when the stream is a file or a pipe: rich would otherwise wrap every line at 80
-columns, breaking a path across two lines of a log and folding tables; 320 holds the widest table
-(`eval compare`) on one line per row."""
-
-
-def make_console(stderr: bool = False) -> Console:
-    """A console for stdout (or stderr) that never wraps at 80 columns when the stream is not a
-    terminal (a log, a pipe, CI): there it is :data:`PIPE_WIDTH` wide and prints text unwrapped.
-    A terminal keeps its real width; ``COLUMNS`` set by the user wins everywhere."""
-    stream = sys.stderr if stderr else sys.stdout
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):  # a closed or odd stream
-        tty = False
-    if tty or os.environ.get("COLUMNS", "").strip():
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True)
-
 
 console = make_console()
 err_console = make_console(stderr=True)
@@ -568,9 +546,17 @@ def demo_command(
         {"output": output, "policy": policy, "pivot": pivot, "langs": langs, "steps": steps},
     )
     cfg = load_config(DemoConfig, config, overrides)
-    summary = run_demo(cfg, log=lambda msg: console.print(msg, highlight=False))
-    console.print(f"\n[bold]before[/] (macro over {', '.join(cfg.langs)}): {summary['before']}")
-    console.print(f"[bold]after[/]: {summary['after']}")
+    summary = run_demo(
+        cfg, log=lambda msg: console.print(msg, highlight=False, soft_wrap=True), console=err_console
+    )
+    import json
+
+    from pbrlsvr.demo_report import console_tables
+
+    payload = json.loads(Path(summary["report_json"]).read_text(encoding="utf-8"))
+    console.print()
+    for table in console_tables(payload):
+        console.print(table)
     # Paths are never wrapped (soft_wrap), so they can be copied from the terminal whole.
     console.print(f"evaluation reports: {', '.join(summary['eval_reports'])}", soft_wrap=True)
     console.print(f"plots: {', '.join(summary['plots'])}", soft_wrap=True)
@@ -808,37 +794,14 @@ def eval_compare_command(
     set_: SetOpt = None,
 ) -> None:
     """Per-language deltas (B − A) with paired bootstrap intervals and p-values."""
-    from pbrlsvr.evaluation.compare import compare_runs, render_compare_markdown
+    from pbrlsvr.evaluation.compare import compare_runs, compare_table, render_compare_markdown
     from pbrlsvr.evaluation.config import CompareConfig
-    from pbrlsvr.evaluation.metrics import METRICS
-    from pbrlsvr.evaluation.report import LABELS, write_json, write_text
+    from pbrlsvr.evaluation.report import write_json, write_text
 
     overrides = with_flags(parse_set_options(set_ or []), {"a": a, "b": b, "output": output})
     cfg = load_config(CompareConfig, config, overrides)
     result = compare_runs(cfg.a, cfg.b, cfg.bootstrap, cfg.alpha)
-    table = Table(title=f"B = {result['b']['model']} vs A = {result['a']['model']} (%, Δ = B − A, points)")
-    table.add_column("lang")
-    table.add_column("n", justify="right")
-    for m in METRICS:
-        table.add_column(f"{LABELS[m]} A → B", justify="right")
-        table.add_column(f"Δ {LABELS[m]} [CI] p", justify="right")
-    rows = list(result["languages"].items())
-    if result.get("macro"):
-        rows.append(("avg (non-en)", {**result["macro"], "n": ""}))
-    for name, row in rows:
-        cells = [name, str(row["n"])]
-        for m in METRICS:
-            r = row.get(m)
-            if not r:
-                cells += ["n/a", "n/a"]
-                continue
-            star = "*" if r["significant"] else ""
-            lo, hi = r["delta_ci"]
-            cells.append(f"{100 * r['a']:.1f} → {100 * r['b']:.1f}")
-            cells.append(
-                f"{100 * r['delta']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] p={r['p_value']:.3f}{star}"
-            )
-        table.add_row(*cells)
+    table = compare_table(result)
     console.print(table)
     for warning in result["warnings"]:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)

@@ -21,12 +21,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
 from pbrlsvr.config import StrictModel, load_config, validate_langs
 from pbrlsvr.errors import DataError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class DemoConfig(StrictModel):
@@ -60,9 +63,18 @@ class DemoConfig(StrictModel):
     _check_langs = field_validator("langs", mode="before")(validate_langs)
 
 
-def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) the demo; returns the summary written to ``<output>/summary.json``."""
-    from pbrlsvr.demo_report import build_demo_report
+def run_demo(
+    cfg: DemoConfig, log: Callable[[str], None] = print, *, console: Console | None = None
+) -> dict[str, Any]:
+    """Run (or resume) the demo; returns the summary written to ``<output>/summary.json``.
+
+    ``console`` shows live progress of the pivot and the two evaluations there (a bar in a
+    terminal, timestamped lines in a log); ``None`` shows none. Every step says whether it
+    computed, resumed or reused its output, and the report's timings are read from what the steps
+    stored (the pivot store, the predictions, ``metrics.jsonl``), so a re-run keeps the first
+    run's figures instead of its own zero seconds.
+    """
+    from pbrlsvr.demo_report import build_demo_report, step_record, training_seconds
     from pbrlsvr.evaluation.compare import compare_runs, render_compare_markdown
     from pbrlsvr.evaluation.config import EvalConfig
     from pbrlsvr.evaluation.runner import evaluate
@@ -96,7 +108,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
             "pivot.sampling.temperature": 0.7 if cfg.pivot_samples > 1 else 0.0,
         },
     )
-    outcome = pivot_generate(pivot_cfg)
+    outcome = pivot_generate(pivot_cfg, progress_console=console)
     n_refs = (
         sum(1 for line in refs.read_text(encoding="utf-8").splitlines() if line.strip())
         if refs.exists()
@@ -109,12 +121,24 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
         )
     stats = outcome.to_dict()
     acc = stats.get("pivot_accuracy")
+    stored = stats.get("stored") or {}
+    steps: dict[str, dict[str, Any]] = {
+        "pivot": step_record(
+            (stats.get("generation") or {}).get("generated", 0),
+            stored.get("samples", 0),
+            "samples",
+            stored.get("generation_seconds"),
+        )
+    }
+    log(steps["pivot"]["line"])
     log(
         f"      {stats.get('kept')} of {stats.get('problems')} problems kept, {n_refs} training rows; "
         f"pivot accuracy vs gold: {'n/a' if acc is None else f'{acc:.0%}'}"
     )
 
     def run_eval(model: str, name: str) -> dict[str, Any]:
+        from pbrlsvr.generation.progress import GenerationProgress
+
         ecfg = load_config(
             EvalConfig,
             overrides={
@@ -125,8 +149,14 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
                 "prompt": {"style": "train"},
             },
         )
-        result = evaluate(ecfg)
+        with GenerationProgress(name.replace("_", " "), console, enabled=console is not None) as live:
+            result = evaluate(ecfg, live=live)
         work[name] = result.generated
+        gen = result.report.get("generation") or {}
+        steps[name] = step_record(
+            result.generated, result.report["counts"]["items"], "predictions", gen.get("seconds")
+        )
+        log(steps[name]["line"])
         return result.report
 
     # What each step actually computed in this call (a re-run of a finished demo computes nothing).
@@ -158,6 +188,10 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
         )
         res = train(tcfg)
         work["train_steps"] = res.steps - _checkpoint_step(res.resumed_from)
+    steps["train"] = step_record(
+        work["train_steps"], cfg.steps, "GRPO steps", training_seconds(out / "train" / "metrics.jsonl")
+    )
+    log(steps["train"]["line"])
 
     log(f"[4/5] eval after: the trained policy ({final})")
     after = run_eval(str(final), "eval_after")
@@ -165,20 +199,26 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict[str, A
     log("[5/5] compare and report")
     comparison = compare_runs(out / "eval_before", out / "eval_after")
     (out / "compare.md").write_text(render_compare_markdown(comparison), encoding="utf-8")
+    # The pivot as the demo used it: `generation` is the stored samples' totals (the same on a
+    # re-run), `this_run` what this call generated; `training_rows` the rows train read.
+    pivot = {k: v for k, v in stats.items() if k not in ("generation", "stored")}
+    pivot.update(generation=stored, this_run=stats.get("generation"), training_rows=n_refs)
     report = build_demo_report(
         out,
         settings=cfg.model_dump(mode="json"),
-        pivot={**stats, "rows": n_refs},
+        pivot=pivot,
         before=before,
         after=after,
         comparison=comparison,
         metrics_path=out / "train" / "metrics.jsonl",
+        steps={k: {f: v for f, v in rec.items() if f != "line"} for k, rec in steps.items()},
     )
     summary = {
         "report": str(out / "report.md"),
         "report_json": str(out / "report.json"),
         "plots": [str(out / rel) for rel in report["plots"].values()],
         "computed": work,
+        "steps": report["steps"],
         "references": n_refs,
         "pivot_accuracy": acc,
         "before": _headline(before),

@@ -7,13 +7,60 @@ re-renders the report.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pbrlsvr.evaluation.compare import delta_cell
+from rich.table import Table
+
+from pbrlsvr.evaluation.compare import compare_table, delta_cell
 from pbrlsvr.evaluation.metrics import METRICS
 from pbrlsvr.evaluation.report import LABELS, pct, write_json, write_text
+from pbrlsvr.generation.progress import format_duration
+
+
+def step_record(computed: int, total: int, unit: str, seconds: float | None) -> dict[str, Any]:
+    """What one demo step did in this run and what its output cost when it was made.
+
+    ``status`` is ``computed`` (all of it now), ``resumed`` (part now, part from an earlier run) or
+    ``reused`` (nothing now); ``seconds`` comes from what the step stored, so it is the same on a
+    re-run. ``line`` is the log line saying so.
+    """
+    status = "reused" if computed <= 0 < total else "computed" if computed >= total else "resumed"
+    took = "time unknown" if seconds is None else format_duration(seconds)
+    if status == "reused":
+        line = f"      reused: {total} {unit} from an earlier run (made in {took})"
+    elif status == "resumed":
+        line = f"      resumed: {computed} of {total} {unit} computed now, {total - computed} reused ({took} in all)"
+    else:
+        line = f"      computed {total} {unit} in {took}"
+    return {
+        "status": status,
+        "computed_now": computed,
+        "total": total,
+        "unit": unit,
+        "seconds": None if seconds is None else round(seconds, 3),
+        "line": line,
+    }
+
+
+def training_seconds(metrics_path: Path) -> float | None:
+    """Training time over every sitting: the sum of the Trainer's closing ``train_runtime`` records
+    in ``metrics.jsonl`` (one per sitting that trained); None when there is none."""
+    try:
+        lines = metrics_path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    runtimes = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("train_runtime"), int | float):
+            runtimes.append(float(rec["train_runtime"]))
+    return sum(runtimes) if runtimes else None
 
 
 def _first_last(series: list[tuple[int, float]]) -> dict[str, float]:
@@ -34,8 +81,11 @@ def build_demo_report(
     after: Mapping[str, Any],
     comparison: Mapping[str, Any],
     metrics_path: Path,
+    steps: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``out/report.md``, ``out/report.json`` and ``out/plots/*.png``; return the JSON payload."""
+    """Write ``out/report.md``, ``out/report.json`` and ``out/plots/*.png``; return the JSON payload.
+
+    ``steps`` holds each step's :func:`step_record` (without its log line)."""
     from pbrlsvr.evaluation.plots import plot_before_after, plot_compare
     from pbrlsvr.train.curves import plot_series, read_metrics, reward_series
 
@@ -48,15 +98,16 @@ def build_demo_report(
         "compare": plot_compare(comparison, plots / "compare.png"),
     }
     training = {name: _first_last(points) for name, points in series.items() if points}
-    steps = max((p[-1][0] for p in series.values() if p), default=0)
+    trained = max((p[-1][0] for p in series.values() if p), default=0)
     payload = {
         "settings": dict(settings),
         "pivot": dict(pivot),
-        "training": {"steps": steps, "series": training, "metrics": str(metrics_path)},
+        "training": {"steps": trained, "series": training, "metrics": str(metrics_path)},
         "before": {"languages": before["languages"], "averages": before.get("averages", {})},
         "after": {"languages": after["languages"], "averages": after.get("averages", {})},
         "compare": {k: comparison.get(k) for k in ("languages", "macro", "warnings", "bootstrap", "alpha")},
-        "decoding": before.get("settings", {}).get("sampling"),
+        "decoding": (before.get("settings") or {}).get("decoding"),
+        "steps": dict(steps or {}),
         "plots": {k: str(v.relative_to(out)) for k, v in written.items() if v is not None},
     }
     write_json(out / "report.json", payload)
@@ -67,6 +118,7 @@ def build_demo_report(
 def render_demo_markdown(payload: Mapping[str, Any]) -> str:
     s, pv, tr = payload["settings"], payload["pivot"], payload["training"]
     acc = pv.get("pivot_accuracy")
+    gen = pv.get("generation") or {}
     lines = [
         "# pbrlsvr demo report",
         "",
@@ -83,9 +135,12 @@ def render_demo_markdown(payload: Mapping[str, Any]) -> str:
         "",
         "## Pivot references",
         "",
-        f"- problems: {pv.get('problems')}, references kept: {pv.get('kept')} (rule: {s.get('keep')}), "
-        f"training rows: {pv.get('rows')}",
+        f"- problems: {pv.get('problems')} ({pv.get('problem_rows')} problem rows over the languages), "
+        f"references kept: {pv.get('kept')} (rule: {s.get('keep')}), training rows: {pv.get('training_rows')} "
+        "(every language of every kept problem)",
         f"- pivot accuracy vs gold: {'n/a' if acc is None else pct(acc)}%",
+        f"- samples: {gen.get('samples')}, generated in {_took(gen.get('generation_seconds'))}"
+        + (f" ({gen['tokens_per_second']:.1f} tokens/s)" if gen.get("tokens_per_second") else ""),
         "",
         "## Training",
         "",
@@ -118,6 +173,23 @@ def render_demo_markdown(payload: Mapping[str, Any]) -> str:
     dec = payload.get("decoding") or {}
     if dec:
         lines += ["", "Decoding: " + ", ".join(f"{k}={v}" for k, v in dec.items() if k != "stop") + "."]
+    steps = payload.get("steps") or {}
+    if steps:
+        lines += [
+            "",
+            "## Steps",
+            "",
+            "What this run did with each step, and the time its output took when it was made "
+            "(a re-run reuses finished steps and keeps their original timings).",
+            "",
+            "| step | this run | output | time |",
+            "|---|---|---|---|",
+        ]
+        for name, st in steps.items():
+            lines.append(
+                f"| {name.replace('_', ' ')} | {st['status']} ({st['computed_now']} now) | "
+                f"{st['total']} {st['unit']} | {_took(st.get('seconds'))} |"
+            )
     lines += ["", "## Plots", ""]
     titles = {
         "training_curves": "Reward and components over steps",
@@ -127,3 +199,33 @@ def render_demo_markdown(payload: Mapping[str, Any]) -> str:
     for key, rel in payload["plots"].items():
         lines += [f"### {titles.get(key, key)}", "", f"![{key}]({rel})", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _took(seconds: float | None) -> str:
+    return "n/a" if seconds is None else format_duration(seconds)
+
+
+def console_tables(payload: Mapping[str, Any]) -> list[Table]:
+    """What the demo prints at the end: before → after per language with paired-bootstrap deltas,
+    and what each step did (computed, resumed or reused) with its time."""
+    s = payload["settings"]
+    langs = ", ".join(s.get("langs", []))
+    title = (
+        f"MGSM {langs} × {s.get('eval_problems')}: {s.get('policy')} before → after "
+        f"{payload['training']['steps']} GRPO steps (%, Δ = after − before, points)"
+    )
+    tables = [compare_table(payload["compare"], title=title, a_name="before", b_name="after")]
+    steps = payload.get("steps") or {}
+    if steps:
+        t = Table(title="steps", title_justify="left")
+        for col in ("step", "this run", "output", "time"):
+            t.add_column(col, justify="right" if col == "time" else "left")
+        for name, st in steps.items():
+            t.add_row(
+                name.replace("_", " "),
+                f"{st['status']} ({st['computed_now']} now)",
+                f"{st['total']} {st['unit']}",
+                _took(st.get("seconds")),
+            )
+        tables.append(t)
+    return tables

@@ -124,6 +124,8 @@ def build_report(
         confidence=cfg.bootstrap.confidence,
         langs=bench.langs,
     )
+    seconds = sum(float(r.get("seconds") or 0.0) for r in records)
+    tokens = sum(int(r.get("completion_tokens") or 0) for r in records)
     return {
         "report_version": REPORT_VERSION,
         "created": _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
@@ -133,6 +135,13 @@ def build_report(
             "problems": len(bench.problems),
             "missing": len(bench.problems) - len(records),
             "ignored_predictions": ignored,
+        },
+        # From the predictions themselves, so a resumed or re-rendered run reports the time its
+        # predictions took, whichever sittings made them (not the 0 s of a run that reused them).
+        "generation": {
+            "seconds": round(seconds, 3),
+            "completion_tokens": tokens,
+            "tokens_per_second": round(tokens / seconds, 2) if seconds > 0 else None,
         },
         **summary,
     }

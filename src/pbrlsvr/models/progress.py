@@ -1,12 +1,17 @@
 """Progress display for the slow, one-off steps of preparing a model (assemble, dequantize, save).
 
-A rich progress bar on stderr (stdout stays clean for command output) when enabled, a no-op
-otherwise, with one interface so the preparation code does not branch on it.
+A rich progress bar on stderr (stdout stays clean for command output) when enabled and stderr is a
+terminal; plain lines (a step's name when it starts and its time when it ends) when stderr is a file
+or a pipe, where a bar would be cut at 80 columns or leave empty lines; a no-op when disabled. One
+interface, so the preparation code does not branch on it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import time
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any
@@ -22,13 +27,35 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+PIPE_WIDTH = 320
+"""Console width when the stream is a file or a pipe: rich would otherwise wrap every line at 80
+columns, breaking a path across two lines of a log and folding tables."""
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console for stdout (or stderr) that never wraps at 80 columns when the stream is not a
+    terminal (a log, a pipe, CI): there it is :data:`PIPE_WIDTH` wide and prints text unwrapped.
+    A terminal keeps its real width; ``COLUMNS`` set by the user wins everywhere."""
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream
+        tty = False
+    if tty or os.environ.get("COLUMNS", "").strip():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True)
+
 
 class Step:
     """One step of a :class:`Steps` display; ``advance`` moves its bar, ``done`` completes it."""
 
-    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
+    def __init__(
+        self, progress: Progress | None, task: TaskID | None, plain: tuple[Console, str] | None = None
+    ) -> None:
         self._progress = progress
         self._task = task
+        self._plain = plain
+        self._t0 = time.monotonic()
 
     def set_total(self, total: float | None) -> None:
         if self._progress is not None and self._task is not None:
@@ -39,6 +66,11 @@ class Step:
             self._progress.advance(self._task, amount)
 
     def done(self) -> None:
+        if self._plain is not None:
+            console, description = self._plain
+            self._plain = None
+            console.print(f"{description}: done in {time.monotonic() - self._t0:.1f} s", highlight=False)
+            return
         if self._progress is not None and self._task is not None:
             task = self._progress.tasks[self._task]
             total = task.total if task.total is not None else max(task.completed, 1)
@@ -50,14 +82,19 @@ class Steps:
 
     def __init__(self, enabled: bool, console: Console | None = None) -> None:
         self._progress: Progress | None = None
-        if enabled:
+        self._plain: Console | None = None
+        if enabled and console is None:
+            console = make_console(stderr=True)
+        if enabled and console is not None and not console.is_terminal:
+            self._plain = console
+        elif enabled:
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("[progress.description]{task.description}"),
                 BarColumn(),
                 TaskProgressColumn(),
                 TimeElapsedColumn(),
-                console=console or Console(stderr=True),
+                console=console,
             )
 
     def __enter__(self) -> Steps:
@@ -76,13 +113,18 @@ class Steps:
 
     def step(self, description: str, total: float | None = None) -> Step:
         """Start a step; ``total=None`` shows an indeterminate (pulsing) bar."""
+        if self._plain is not None:
+            self._plain.print(f"{description} ...", highlight=False)
+            return Step(None, None, (self._plain, description))
         if self._progress is None:
             return Step(None, None)
         return Step(self._progress, self._progress.add_task(description, total=total))
 
     def log(self, message: str) -> None:
         """Print a line above the bars (nothing when disabled)."""
-        if self._progress is not None:
+        if self._plain is not None:
+            self._plain.print(message)
+        elif self._progress is not None:
             self._progress.console.print(message)
 
 
