@@ -2,7 +2,7 @@
 
 For MGSM problems in 6 languages the policy (packaged Qwen2.5-Coder-0.5B) samples 8 answers per
 problem (CTranslate2, temperature 1, the training prompt); the pivot (the same model, greedy, on
-the English question) writes the reference; each sample is scored by three rewards that never see
+the English question; ``--pivot`` names a stronger one) writes the reference; each sample is scored by three rewards that never see
 gold: the default PB-RLSVR reward, ``semantic`` (embedding only, no gate) and ``answer-vs-pivot``
 (the accuracy reward checked against the pivot's answer). Correctness is judged by gold only for
 the report. Printed per reward: AUC of reward for correct vs wrong samples; best-of-8 accuracy
@@ -11,6 +11,7 @@ language consistency of the picked answer.
 
     python benchmarks/bench_reward_rollouts.py                  # 12 problems x 6 languages x 8
     python benchmarks/bench_reward_rollouts.py --problems 2 --max-new-tokens 64
+    python benchmarks/bench_reward_rollouts.py --pivot qwen2.5-coder-1.5b-instruct
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def pick_accuracy(groups: list[tuple[list[float], list[bool]]]) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    ap.add_argument("--pivot", default=None, help="the English reference model (default: --model)")
     ap.add_argument("--langs", default="de,fr,sw,zh,ja,bn")
     ap.add_argument("--problems", type=int, default=12, help="MGSM problems per language")
     ap.add_argument("--samples", type=int, default=8)
@@ -75,7 +77,8 @@ def main() -> int:
     english = {p.id: p.question_en for p in problems}
     ids = sorted(english)
     prompt = PromptConfig()
-    refs = gen.generate(
+    pivot_gen = gen if args.pivot in (None, args.model) else build_generator(f"ct2:{args.pivot}")
+    refs = pivot_gen.generate(
         [prompt.render(english[i]) for i in ids], SamplingSettings(max_new_tokens=args.max_new_tokens)
     )
     reference = {i: r[0].text for i, r in zip(ids, refs, strict=True)}
@@ -135,7 +138,8 @@ def main() -> int:
 
     print(
         f"\n{len(problems)} MGSM rows ({args.problems} problems x {len(langs)} languages: {', '.join(langs)}), "
-        f"{args.samples} samples each at T=1, <= {args.max_new_tokens} tokens; pivot (greedy, English) accuracy "
+        f"{args.samples} samples each at T=1, <= {args.max_new_tokens} tokens; pivot {args.pivot or args.model} "
+        f"(greedy, English) accuracy "
         f"{pivot_acc:.1%}; generation {gen_seconds:.0f} s"
     )
     print("| picker | AUC correct vs wrong | best-of-n accuracy | picked answer in the target language |")
@@ -152,6 +156,7 @@ def main() -> int:
                     "rewards": table,
                     "random": random_pick,
                     "oracle": oracle,
+                    "pivot": args.pivot or args.model,
                     "pivot_accuracy": float(pivot_acc),
                 },
                 indent=2,

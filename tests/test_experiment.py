@@ -149,3 +149,23 @@ def test_arms_share_the_budget_and_a_stopped_run_resumes(
         assert (out / rel).read_bytes()[:4] == b"\x89PNG" and f"]({rel})" in md
     assert results["pivot"]["problems"] == 3
     assert results["meta"]["machine"]["cpus"] >= 1
+
+    # Third sitting: a grown evaluation set. Every arm's evaluation runs again, but only the new
+    # problems are generated: the earlier predictions are kept line for line.
+    before = {
+        arm: (out / "arms" / arm / "eval_mgsm" / "predictions.jsonl").read_text().splitlines()
+        for arm in ("base", "accuracy", "pbrlsvr")
+    }
+    assert all(len(lines) == 9 for lines in before.values())
+    grown = _cfg(
+        tmp_path,
+        eval_sets=[{"name": "mgsm", "data": {"source": "mgsm", "langs": ["en", "de", "sw"], "limit": 4}}],
+    )
+    results = run_experiment(grown, log=lambda _: None)
+    assert calls == [] and results["finished"]
+    for arm, lines in before.items():
+        after = (out / "arms" / arm / "eval_mgsm" / "predictions.jsonl").read_text().splitlines()
+        assert len(after) == 12 and after[:9] == lines
+    state = json.loads((out / "state.json").read_text())
+    assert state["eval/base/mgsm"]["data"]["limit"] == 4
+    assert results["eval_sets"]["mgsm"]["arms"]["base"]["languages"]["de"]["n"] == 4

@@ -166,14 +166,15 @@ class State:
         tmp.write_text(json.dumps(self.data, indent=2, default=str), encoding="utf-8")
         os.replace(tmp, self.path)
 
-    def run(self, key: str, fn: Callable[[], Any], log: Callable[[str], None]) -> Any:
-        """Run a stage, recording its status and wall time (added to earlier sittings' time)."""
+    def run(self, key: str, fn: Callable[[], Any], log: Callable[[str], None], **info: Any) -> Any:
+        """Run a stage, recording its status, wall time (added to earlier sittings' time) and
+        ``info`` (what the stage was run with, so a changed config can tell it is stale)."""
         before = float(self.data.get(key, {}).get("seconds", 0.0))
         self.mark(key, "running", seconds=before)
         started = time.perf_counter()
         result = fn()
         seconds = before + time.perf_counter() - started
-        self.mark(key, "done", seconds=round(seconds, 1))
+        self.mark(key, "done", seconds=round(seconds, 1), **info)
         log(f"      {key}: done ({seconds / 60:.1f} min in total)")
         return result
 
@@ -288,15 +289,18 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
         model = cfg.policy if arm.reward is None else str(final)
         for es in cfg.eval_sets:
             key = f"eval/{arm.name}/{es.name}"
-            if state.done(key):
+            data = es.data.model_dump(mode="json")
+            if state.done(key) and state.data[key].get("data") == data:
                 log(f"[eval] {arm.name} on {es.name}: finished earlier, skipped")
                 continue
+            # Never run, or run on other problems (e.g. a grown `limit`): the evaluation resumes
+            # from its predictions file, so only the problems it has not answered are generated.
             ecfg = load_config(
                 EvalConfig,
                 overrides={
                     "model": spec(model),
                     "model_options": model_options,
-                    "data": es.data.model_dump(mode="json"),
+                    "data": data,
                     "output": str(out / "arms" / arm.name / f"eval_{es.name}"),
                     "sampling": {"max_new_tokens": cfg.eval_max_new_tokens},
                     "prompt": {"style": "train"},
@@ -304,7 +308,7 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
                 },
             )
             log(f"[eval] {arm.name} on {es.name}")
-            state.run(key, lambda ecfg=ecfg: evaluate(ecfg), log)
+            state.run(key, lambda ecfg=ecfg: evaluate(ecfg), log, data=data)
             write_results(cfg, state.data, arms)  # results so far, after every finished stage
 
     # 4. report

@@ -139,17 +139,22 @@ def _plot_arm_curves(curves: Mapping[str, Path], png: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
     drawn = False
     for ax, (key, label) in zip(axes, panels, strict=True):
+        lines = 0
         for arm, path in curves.items():
             points = sorted({int(r["step"]): float(r[key]) for r in read_metrics(path) if key in r}.items())
             if points:
                 steps, values = zip(*points, strict=True)
                 ax.plot(steps, values, marker="o", markersize=2.5, label=arm)
-                drawn = True
+                lines += 1
+        drawn = drawn or lines > 0
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if lines:  # an arm whose reward has no such component simply has no line here
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no arm logs this", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     if drawn:
         fig.savefig(png, dpi=120)
