@@ -218,3 +218,55 @@ def test_the_vllm_and_deepspeed_extras_allow_what_the_installed_trl_supports() -
         and ds.specifier.contains(floor)
         and ds.specifier.contains("0.19.8")
     )
+
+
+def test_reward_url_trains_on_a_pbrlsvr_service(tmp_path: Path) -> None:
+    """`reward_url`: every rank scores on one `pbrlsvr serve`; the run logs the same metric names
+    as with the in-process reward."""
+    import json
+
+    from pbrlsvr.server.config import ServeConfig
+    from tests.test_server import serving
+    from tests.test_train import tiny_causal_lm
+
+    reward = _hash_reward()
+    model, tok = tiny_causal_lm()
+    with serving(ServeConfig(reward=reward.config), reward) as (url, service):
+        from pbrlsvr.train.grpo import train
+
+        res = train(_cfg(tmp_path, max_steps=1, reward_url=url), model=model, tokenizer=tok)
+        scored = service.batcher.batches
+    assert res.steps == 1 and scored >= 1
+    keys = set().union(*(json.loads(x) for x in res.metrics_path.read_text().splitlines()))
+    assert {"rewards/pbrlsvr/mean", "rewards/semantic/mean", "pbrlsvr/gate"} <= keys
+    with pytest.raises(ConfigError, match="use aggregation: sum"):
+        _cfg(tmp_path, reward_url=url, aggregation="normalize_then_sum")
+
+
+PAPER = Path(__file__).resolve().parents[1] / "configs" / "paper"
+
+
+@pytest.mark.parametrize("path", sorted(PAPER.glob("*.yaml")), ids=lambda p: p.name)
+def test_paper_presets_build_grpoconfig_and_their_ports_do_not_collide(path: Path) -> None:
+    """Each preset's `grpo:` keys reach TRL, and the processes its comments tell a user to start
+    (`trl vllm-serve`, `pbrlsvr serve`) listen where the config connects, on different ports."""
+    import re
+    from urllib.parse import urlsplit
+
+    cfg = load_config(TrainConfig, path, overrides={"output_dir": "/tmp/unused", "model.device": "cpu"})
+    args = grpo_args(cfg, [1.0])
+    for key, value in cfg.grpo.items():
+        assert getattr(args, key) == value, key
+    text = path.read_text(encoding="utf-8")
+    ports: dict[str, int] = {}
+    if cfg.use_vllm and cfg.vllm_mode == "server":
+        base = args.vllm_server_base_url
+        ports["vllm"] = urlsplit(base).port if base else args.vllm_server_port
+        (started,) = re.findall(r"trl vllm-serve .*?--port (\d+)", text)
+        assert int(started) == ports["vllm"]
+    if cfg.reward_url is not None:
+        ports["reward"] = urlsplit(cfg.reward_url).port or 80
+        if "pbrlsvr serve" in text:
+            (started,) = re.findall(r"pbrlsvr serve .*?--port (\d+)", text)
+            assert int(started) == ports["reward"]
+    assert len(set(ports.values())) == len(ports), ports

@@ -28,12 +28,15 @@ run's curves do not change when the reward moves to a service.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 from pbrlsvr.integrations.trl import completion_text, component_metrics
 from pbrlsvr.server.client import RemoteRewardError, ScoreClient
 
 __all__ = ["RemoteReward", "completion_text"]
+
+logger = logging.getLogger(__name__)
 
 _OPTIONAL = ("reference_answer", "gold", "question")
 
@@ -91,11 +94,12 @@ class RemoteReward:
             items.append(item)
         results = await self.client.ascore(items)
         errors = [(i, r["error"]) for i, r in enumerate(results) if "error" in r]
-        if errors and self.on_error == "raise":
+        if errors:
             listed = "; ".join(f"completion {i}: {e}" for i, e in errors[:5])
-            raise RemoteRewardError(
-                f"{len(errors)} of {len(items)} completions could not be scored: {listed}"
-            )
+            message = f"{len(errors)} of {len(items)} completions could not be scored: {listed}"
+            if self.on_error == "raise":
+                raise RemoteRewardError(message)
+            logger.warning("pbrlsvr remote reward: %s (left out of the reward)", message)
         ok = [r for r in results if "error" not in r]
         if self.log_components and log_metric is not None and ok:
             metrics = component_metrics(

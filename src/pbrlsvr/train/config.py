@@ -141,6 +141,11 @@ class TrainConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     reward: RewardConfig = Field(default_factory=RewardConfig)
+    reward_url: str | None = Field(
+        None,
+        description="score on a `pbrlsvr serve` service (http://host:port) instead of loading the reward "
+        "in every rank; token from $PBRLSVR_TOKEN; aggregation sum only",
+    )
     aggregation: Literal["sum", "normalize_then_sum"] = Field(
         "sum",
         description="sum: one combined reward (gates apply); normalize_then_sum: TRL's per-component mode",
@@ -209,6 +214,10 @@ class TrainConfig(StrictModel):
             raise ValueError(
                 "rollout.importance_mask needs temperature 1 (CTranslate2 reports log-probs before temperature)"
             )
+        if self.reward_url is not None and self.aggregation != "sum":
+            raise ValueError("reward_url scores the combined reward on the service: use aggregation: sum")
+        if self.reward_url is not None and self.filter_no_signal.enabled:
+            raise ValueError("filter_no_signal scores in process: it cannot be combined with reward_url")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"max_steps must be positive or -1, got {self.max_steps}")
         return self

@@ -289,10 +289,17 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
         )
     rows = build_rows(read_rows(cfg.data), langs=cfg.langs, limit=cfg.limit, min_agreement=cfg.min_agreement)
     reward_langs = sorted({r["lang"] for r in rows})
-    if reward is None:
-        rcfg = cfg.reward if cfg.reward.langs else cfg.reward.model_copy(update={"langs": reward_langs})
-        reward = Reward(rcfg)
-    funcs, weights = make_reward_funcs(reward, cfg.aggregation)
+    if cfg.reward_url is not None:
+        # One service scores every rank's completions (one encoder for the job, batched across
+        # ranks); an item it cannot score stays out of the step (None) instead of stopping the run.
+        from pbrlsvr.integrations.remote_trl import RemoteReward
+
+        funcs, weights = [RemoteReward(cfg.reward_url, on_error="none")], [1.0]
+    else:
+        if reward is None:
+            rcfg = cfg.reward if cfg.reward.langs else cfg.reward.model_copy(update={"langs": reward_langs})
+            reward = Reward(rcfg)
+        funcs, weights = make_reward_funcs(reward, cfg.aggregation)
 
     out = cfg.output_dir
     out.mkdir(parents=True, exist_ok=True)
