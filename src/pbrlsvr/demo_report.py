@@ -92,13 +92,17 @@ def build_demo_report(
     plots = out / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     series = reward_series(read_metrics(metrics_path))
-    written = {
-        "training_curves": plot_series(series, plots / "training_curves.png", "demo GRPO"),
-        "before_after": plot_before_after(before, after, plots / "before_after.png"),
-        "compare": plot_compare(comparison, plots / "compare.png"),
-    }
     training = {name: _first_last(points) for name, points in series.items() if points}
     trained = max((p[-1][0] for p in series.values() if p), default=0)
+    title = (
+        f"{settings.get('policy')} on MGSM: before vs after {trained} GRPO steps "
+        f"({settings.get('eval_problems')} problems per language; %, 95% intervals)"
+    )
+    written = {
+        "training_curves": plot_series(series, plots / "training_curves.png", "demo GRPO"),
+        "before_after": plot_before_after(before, after, plots / "before_after.png", title=title),
+        "compare": plot_compare(comparison, plots / "compare.png"),
+    }
     payload = {
         "settings": dict(settings),
         "pivot": dict(pivot),
@@ -193,7 +197,7 @@ def render_demo_markdown(payload: Mapping[str, Any]) -> str:
     lines += ["", "## Plots", ""]
     titles = {
         "training_curves": "Reward and components over steps",
-        "before_after": "Accuracy and language consistency per language, before vs after",
+        "before_after": "Accuracy, language consistency and LC&Acc per language, before vs after",
         "compare": "Per-language change with 95% paired-bootstrap intervals",
     }
     for key, rel in payload["plots"].items():
