@@ -219,3 +219,20 @@ def test_export_writes_openrlhf_input_and_label_columns(tmp_path: Path) -> None:
     }
     with pytest.raises(ValueError, match=r"row 0: missing \['reference'\]"):
         orl.export_openrlhf([{**ROW, "reference": ""}], tmp_path / "x.jsonl")
+
+
+def test_cli_export_openrlhf(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pbrlsvr.cli import app
+
+    src = tmp_path / "refs.jsonl"
+    src.write_text(json.dumps({**ROW, "reference_answer": "11"}) + "\n", encoding="utf-8")
+    out = tmp_path / "openrlhf.jsonl"
+    result = CliRunner().invoke(app, ["export-openrlhf", "--data", str(src), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (row,) = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert json.loads(row["label"])["reference_answer"] == "11"
+    src.write_text(json.dumps({**ROW, "id": "mgsm-sw-0001"}) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["export-openrlhf", "--data", str(src), "-o", str(out)])
+    assert result.exit_code != 0 and "evaluation set" in result.output

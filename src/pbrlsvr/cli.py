@@ -22,6 +22,28 @@ from pbrlsvr.config import DataCommandConfig, ScoreCommandConfig, dump_config, l
 from pbrlsvr.errors import PbrlsvrError
 from pbrlsvr.models.progress import make_console
 
+def _hide_flag_metavars() -> None:
+    """Show no ``<bool>`` type after on/off flags (``--help``, ``--version``, ``--force``) in help.
+
+    Typer 0.29 prints every option's type, which for a flag reads as if it took a value
+    (``--force <bool>``). There is no setting for it, so the one method that renders the type
+    column returns nothing for flags; options that take a value keep their ``<int>``/``<path>``.
+    """
+    core = getattr(typer, "core", None)
+    option = getattr(core, "TyperOption", None)
+    show = getattr(option, "display_type_rich", None)
+    if option is None or show is None or getattr(show, "_pbrlsvr", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else show(self, ctx)
+
+    display_type_rich._pbrlsvr = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
+
+
+_hide_flag_metavars()
+
 app = typer.Typer(
     name="pbrlsvr",
     help=(
@@ -666,6 +688,25 @@ def export_verl_command(
     console.print(f"wrote {n} rows to {output}")
 
 
+@app.command("export-openrlhf")
+@user_errors
+def export_openrlhf_command(
+    data: Annotated[Path, typer.Option("--data", help="Pivot export: JSONL, Parquet or dataset folder.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="OpenRLHF JSONL prompt dataset to write.")],
+) -> None:
+    """Write a pivot export as OpenRLHF's prompt dataset: `input` (chat messages) and `label` (the JSON
+    /get_reward reads). Train with --data.input_key input --data.label_key label --data.apply_chat_template."""
+    from pbrlsvr.integrations.openrlhf import export_openrlhf
+    from pbrlsvr.io_checks import check_output
+    from pbrlsvr.train.dataset import build_rows, read_rows
+
+    check_output(output, [data])  # -o onto --data would replace the pivot export it reads
+    rows = read_rows(data)
+    build_rows(rows)  # the checks training applies: required columns, never a test set
+    n = export_openrlhf(rows, output)
+    console.print(f"wrote {n} rows to {output}")
+
+
 # --- eval ----------------------------------------------------------------------------------
 
 eval_app = typer.Typer(
@@ -677,6 +718,8 @@ eval_app = typer.Typer(
         "compares two runs with paired bootstrap significance."
     ),
     add_completion=False,
+    # `eval` runs on its own with options (not `eval COMMAND`); `compare` is its one subcommand.
+    subcommand_metavar="| compare A B [OPTIONS]",
 )
 app.add_typer(eval_app, name="eval")
 
