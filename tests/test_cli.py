@@ -41,7 +41,7 @@ def test_bad_config_fails_before_work_with_a_clear_message() -> None:
     result = runner.invoke(app, ["data", "--langs", "sw,xx", "--set", "data.limt=3"])
     assert result.exit_code == 2
     assert "unknown language code 'xx'" in result.output
-    assert "unknown key 'data.limt'" in result.output
+    assert "unknown key 'data.limt' (value 3); did you mean 'data.limit'?" in result.output
     assert "Traceback" not in result.output
 
 
@@ -68,3 +68,28 @@ def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert "pbrlsvr 0.1.0" in result.output
+
+
+def test_help_shows_no_bool_metavar_and_eval_its_own_usage() -> None:
+    for args in (["--help"], ["eval", "--help"], ["pivot", "--help"], ["demo", "--help"]):
+        result = runner.invoke(app, args, env={"COLUMNS": "160"})
+        assert result.exit_code == 0 and "<bool>" not in result.output, args
+    assert "--force" in runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "160"}).output
+    usage = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "160"}).output
+    assert "Usage: pbrlsvr eval [OPTIONS] | compare A B [OPTIONS]" in usage and "COMMAND [ARGS]" not in usage
+    pivot = runner.invoke(app, ["pivot", "--help"], env={"COLUMNS": "160"}).output
+    assert "Usage: pbrlsvr pivot [OPTIONS] | export [OPTIONS] | import [OPTIONS]" in pivot
+    assert "<int>" in usage  # options that take a value still say what they take
+
+
+def test_a_misspelt_set_key_suggests_the_right_one(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["eval", "-o", str(tmp_path / "e"), "--set", "sampling.max_new_token=64"])
+    assert result.exit_code == 2
+    assert "did you mean 'sampling.max_new_tokens'?" in result.output and "Traceback" not in result.output
+
+
+def test_the_skip_reason_for_missing_development_data_says_what_it_is() -> None:
+    from tests.conftest import missing_shared_data
+
+    reason = missing_shared_data(Path("/x/shared/data"))
+    assert "/x/shared/data" in reason and "not needed to use pbrlsvr" in reason and "user clone" not in reason

@@ -197,3 +197,44 @@ def test_error_messages_quote_a_bounded_excerpt(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(DataCommandConfig, _write(tmp_path, nested))
     assert len(str(info.value)) < 1000
+
+
+def test_a_misspelt_key_gets_the_closest_key_of_its_section() -> None:
+    from pbrlsvr.evaluation.config import EvalConfig
+    from pbrlsvr.pivot.config import PivotCommandConfig
+    from pbrlsvr.train.config import TrainConfig
+
+    with pytest.raises(ConfigError) as info:
+        load_config(EvalConfig, overrides={"sampling.max_new_token": 64, "shotz": 2, "zzqqxx": 1})
+    msg = str(info.value)
+    assert "unknown key 'sampling.max_new_token' (value 64); did you mean 'sampling.max_new_tokens'?" in msg
+    assert "unknown key 'shotz' (value 2); did you mean 'shots'?" in msg
+    assert "unknown key 'zzqqxx' (value 1); check the spelling" in msg  # nothing close: no guess
+    with pytest.raises(ConfigError, match=r"did you mean 'pivot\.sampling\.temperature'\?"):
+        load_config(PivotCommandConfig, overrides={"pivot.sampling.temprature": 0.5})
+    with pytest.raises(ConfigError, match=r"did you mean 'data\.limit'\?"):
+        load_config(DataCommandConfig, overrides={"data.limt": 3})
+    with pytest.raises(ConfigError, match=r"did you mean 'reward\.weights\.semantic'\?"):
+        load_config(TrainConfig, overrides={"reward.weights.semantc": 0.1})
+
+
+def test_known_keys_follow_nested_sections_lists_and_dicts() -> None:
+    from pydantic import BaseModel, Field
+
+    from pbrlsvr.config import StrictModel, known_keys
+
+    class Leaf(StrictModel):
+        alpha: int = 0
+        beta: int = 0
+
+    class Root(StrictModel):
+        leaf: Leaf | None = None
+        leaves: list[Leaf] = Field(default_factory=list)
+        named: dict[str, Leaf] = Field(default_factory=dict)
+
+    assert known_keys(Root, ("leaf", "alpah")) == ["alpha", "beta"]
+    assert known_keys(Root, ("leaves", 0, "x")) == ["alpha", "beta"]
+    assert known_keys(Root, ("named", "a", "x")) == ["alpha", "beta"]
+    assert known_keys(Root, ("lef",)) == ["leaf", "leaves", "named"]
+    assert known_keys(Root, ("nope", "x")) == []
+    assert issubclass(Root, BaseModel)

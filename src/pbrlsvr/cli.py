@@ -22,6 +22,7 @@ from pbrlsvr.config import DataCommandConfig, ScoreCommandConfig, dump_config, l
 from pbrlsvr.errors import PbrlsvrError
 from pbrlsvr.models.progress import make_console
 
+
 def _hide_flag_metavars() -> None:
     """Show no ``<bool>`` type after on/off flags (``--help``, ``--version``, ``--force``) in help.
 
@@ -121,6 +122,8 @@ pivot_app = typer.Typer(
         "solutions written elsewhere (GSM8K's example model solutions) as a pivot."
     ),
     add_completion=False,
+    # `pivot` runs on its own with options; `export`/`import` are its subcommands, listed below.
+    subcommand_metavar="| export [OPTIONS] | import [OPTIONS]",
 )
 app.add_typer(pivot_app, name="pivot")
 
@@ -828,8 +831,8 @@ def eval_command(
 @eval_app.command("compare")
 @user_errors
 def eval_compare_command(
-    a: Annotated[Path, typer.Argument(help="Baseline run: output folder or its report.json.")],
-    b: Annotated[Path, typer.Argument(help="Candidate run: output folder or its report.json.")],
+    a: Annotated[Path, typer.Argument(metavar="A", help="Baseline run: output folder or its report.json.")],
+    b: Annotated[Path, typer.Argument(metavar="B", help="Candidate run: output folder or its report.json.")],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write compare.json, compare.md, compare.png here.")
     ] = None,

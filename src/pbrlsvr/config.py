@@ -12,10 +12,12 @@ given and what was expected (``ConfigError``), never a traceback from deep insid
 
 from __future__ import annotations
 
+import difflib
 import reprlib
+import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -416,14 +418,83 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def format_validation_error(exc: ValidationError, raw: Mapping[str, Any], origin: str) -> str:
+def _config_model(annotation: Any, name: str | None = None) -> type[BaseModel] | None:
+    """The config section a field holds (``X``, ``X | None``; with ``name``, the union member so named)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation if name is None or annotation.__name__ == name else None
+    if get_origin(annotation) in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            found = _config_model(arg, name)
+            if found is not None:
+                return found
+    return None
+
+
+def _inner(annotation: Any) -> Any:
+    """The element type of a list/tuple/set field, the value type of a dict field (else None)."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            found = _inner(arg)
+            if found is not None:
+                return found
+        return None
+    args = get_args(annotation)
+    if origin in (list, tuple, set, frozenset, Sequence) and args:
+        return args[0]
+    if origin in (dict, Mapping) and len(args) == 2:
+        return args[1]
+    return None
+
+
+def known_keys(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+    """The keys a config allows beside the last part of ``loc`` (an error location), following
+    nested sections, lists and dicts; empty when the path cannot be followed."""
+    annotation: Any = model
+    for part in loc[:-1]:
+        section = _config_model(annotation)
+        if section is not None:
+            field = section.model_fields.get(str(part))
+            if field is not None:
+                annotation = field.annotation
+                continue
+            named = _config_model(annotation, str(part))  # pydantic names the union member it tried
+            if named is not None:
+                annotation = named
+                continue
+            return []
+        annotation = _inner(annotation)  # a list index or a dict key
+        if annotation is None:
+            return []
+    section = _config_model(annotation)
+    if section is None:
+        return []
+    return [f.alias or name for name, f in section.model_fields.items()]
+
+
+def did_you_mean(key: str, candidates: Sequence[str]) -> str | None:
+    """The closest of ``candidates`` to a misspelt ``key`` (``max_new_token`` → ``max_new_tokens``),
+    or None when none is close."""
+    found = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def format_validation_error(
+    exc: ValidationError, raw: Mapping[str, Any], origin: str, model: type[BaseModel] | None = None
+) -> str:
     """One line per problem: the dotted key, a bounded excerpt of the value given (:func:`excerpt`),
-    and what was expected."""
+    and what was expected. With ``model`` an unknown key gets "did you mean" the closest key the
+    config allows in that place."""
     lines = [f"invalid configuration ({origin}):"]
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "<root>"
         if err["type"] == "extra_forbidden":
-            lines.append(f"  - unknown key {loc!r} (value {excerpt(err['input'])}); check the spelling")
+            hint = "check the spelling"
+            if model is not None and err["loc"]:
+                near = did_you_mean(str(err["loc"][-1]), known_keys(model, err["loc"]))
+                if near is not None:
+                    hint = f"did you mean {'.'.join([*map(str, err['loc'][:-1]), near])!r}?"
+            lines.append(f"  - unknown key {loc!r} (value {excerpt(err['input'])}); {hint}")
             continue
         value: Any = raw
         for part in err["loc"]:
@@ -456,7 +527,7 @@ def load_config(
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, raw, origin)) from None
+        raise ConfigError(format_validation_error(exc, raw, origin, model)) from None
 
 
 def dump_config(cfg: BaseModel) -> str:

@@ -144,8 +144,12 @@ def build_generator(spec: str | Mapping[str, Any], **kw: Any) -> Generator:
     opts = {k: v for k, v in kw.items() if v is not None}
     unknown = sorted(set(opts) - set(_KWARGS[backend]))
     if unknown:
+        from pbrlsvr.config import did_you_mean
+
+        hints = [(k, did_you_mean(k, _KWARGS[backend])) for k in unknown]
+        named = ", ".join(f"{k} (did you mean {near}?)" if near else k for k, near in hints)
         raise ConfigError(
-            f"generator spec {spec!r} ({backend} backend) does not take {', '.join(unknown)}; "
+            f"generator spec {spec!r} ({backend} backend) does not take {named}; "
             f"it takes {', '.join(_KWARGS[backend])}"
         )
     if backend == "openai":
