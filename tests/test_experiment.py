@@ -161,6 +161,9 @@ def test_arms_share_the_budget_and_a_stopped_run_resumes(
         tmp_path,
         eval_sets=[{"name": "mgsm", "data": {"source": "mgsm", "langs": ["en", "de", "sw"], "limit": 4}}],
     )
+    from pbrlsvr.pivot import commands as pivot_commands
+
+    monkeypatch.setattr(pivot_commands, "pivot_generate", lambda *a, **k: pytest.fail("pivot re-run"))
     results = run_experiment(grown, log=lambda _: None)
     assert calls == [] and results["finished"]
     for arm, lines in before.items():
@@ -169,3 +172,7 @@ def test_arms_share_the_budget_and_a_stopped_run_resumes(
     state = json.loads((out / "state.json").read_text())
     assert state["eval/base/mgsm"]["data"]["limit"] == 4
     assert results["eval_sets"]["mgsm"]["arms"]["base"]["languages"]["de"]["n"] == 4
+
+    # The arms trained on the pivot's references: another pivot setting is an error, not a mix.
+    with pytest.raises(ConfigError, match="pivot ran with other settings"):
+        run_experiment(_cfg(tmp_path, pivot={"model": "fake:pivot", "samples": 3, "keep": "all"}))

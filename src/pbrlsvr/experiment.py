@@ -78,6 +78,9 @@ class PivotSection(StrictModel):
     min_agreement: float = Field(
         0.5, ge=0, le=1, description="keep references whose voted answer has at least this agreement"
     )
+    keep_truncated: bool = Field(
+        False, description="let samples cut at max_new_tokens vote and become references"
+    )
 
 
 class BudgetSection(StrictModel):
@@ -266,6 +269,7 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
             "output": str(refs),
             "keep": cfg.pivot.keep,
             "min_agreement": cfg.pivot.min_agreement,
+            "keep_truncated": cfg.pivot.keep_truncated,
             "pivot.model": spec(cfg.pivot.model),
             "pivot.samples": cfg.pivot.samples,
             "pivot.sampling.max_new_tokens": cfg.pivot.max_new_tokens,
@@ -273,9 +277,27 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
             "pivot.sampling.seed": cfg.budget.seed,
         },
     )
-    log(f"[pivot] {cfg.pivot.model} answers the English questions ({cfg.pivot.samples} samples each)")
-    outcome = state.run("pivot", lambda: pivot_generate(pivot_cfg), log)
-    state.mark("pivot", "done", summary=outcome.to_dict())
+    # The references the arms trained on must never change under them: once the pivot is done
+    # it is not re-run (a later pivot rule would re-pick references), and other pivot settings
+    # than the recorded ones are an error rather than a silent mix.
+    pivot_settings = {
+        "pivot": cfg.pivot.model_dump(mode="json"),
+        "train_data": cfg.train_data.model_dump(mode="json"),
+        "langs": cfg.langs,
+    }
+    if state.done("pivot") and refs.is_file():
+        recorded = state.data["pivot"].get("settings")
+        if recorded is not None and recorded != pivot_settings:
+            changed = sorted(k for k in pivot_settings if recorded.get(k) != pivot_settings[k])
+            raise ConfigError(
+                f"{out}: the pivot ran with other settings ({', '.join(changed)} differ) and the arms "
+                "trained on its references; use another `output` for a new pivot"
+            )
+        log("[pivot] finished earlier: its references are kept")
+    else:
+        log(f"[pivot] {cfg.pivot.model} answers the English questions ({cfg.pivot.samples} samples each)")
+        outcome = state.run("pivot", lambda: pivot_generate(pivot_cfg), log)
+        state.mark("pivot", "done", summary=outcome.to_dict(), settings=pivot_settings)
 
     # 2-3. per arm: train (if it trains), then evaluate on every set. Arm by arm, so that a
     # stopped experiment holds whole arms (a trained arm's evaluation is what a sitting keeps).
