@@ -454,7 +454,14 @@ def score_command(
     previous = signal.signal(signal.SIGTERM, on_term)
     columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:
-        with Progress("[progress.description]{task.description}", *columns, console=err_console) as progress:
+        # A bar in a terminal only: in a log it would print once, at the end, as a line of noise.
+        bar = Progress(
+            "[progress.description]{task.description}",
+            *columns,
+            console=err_console,
+            disable=not err_console.is_terminal,
+        )
+        with bar as progress:
             task = progress.add_task("scoring", total=cfg.input.stat().st_size)
             report = score_jsonl(
                 reward,
