@@ -25,11 +25,7 @@ def test_reward_config_loads() -> None:
     assert cfg.weights.active() == RewardConfig().weights.active()  # the file documents the defaults
 
 
-def test_verl_scripts_use_the_adapter() -> None:
-    for name, estimator in (("grpo.sh", "grpo"), ("ppo.sh", "gae")):
-        text = (CONFIGS / "verl" / name).read_text(encoding="utf-8")
-        assert f"algorithm.adv_estimator={estimator}" in text
-        assert "custom_reward_function.name=compute_score" in text
+# The verl launch scripts are composed and validated by the real verl: tests/test_verl_engine.py.
 
 
 def test_accelerate_config_is_zero3() -> None:

@@ -211,20 +211,19 @@ def test_remote_verl_unscorable_sample_scores_zero_with_the_reason(
     # Same keys as the in-process adapter on an unscorable sample.
     monkeypatch.setattr(verl_adapter, "_reward", reward)
     assert tuple(got) == tuple(verl_adapter.compute_score("pbrlsvr", SW, "11", {"lang": "sw"})) == VERL_KEYS
-    # In a batch, the bad item gets its own {"error"} and the others are scored.
-    batch = remote_verl.compute_score_batch(
-        ["pbrlsvr"] * 3, [SW, SW, SW], ["11"] * 3, [GOOD, BAD, GOOD], url="http://reward-host:8000"
-    )
+
+    # In flight together (verl's reward loop awaits one coroutine per response): the bad sample
+    # scores 0, the others are scored.
+    async def in_flight() -> list[dict[str, Any]]:
+        calls = [
+            remote_verl.compute_score_async("pbrlsvr", SW, "11", e, url="http://reward-host:8000")
+            for e in (GOOD, BAD, GOOD)
+        ]
+        return await asyncio.gather(*calls)
+
+    batch = asyncio.run(in_flight())
     assert [b["score"] for b in batch] == [0.75, 0.0, 0.75]
     assert [b["failed"] for b in batch] == [0.0, 1.0, 0.0]
-    # A batch of bad items only: every item scores 0 with the service's reason.
-    caplog.clear()
-    with caplog.at_level("WARNING", logger="pbrlsvr.verl"):
-        batch = remote_verl.compute_score_batch(
-            ["pbrlsvr"] * 2, [SW, SW], ["11"] * 2, [BAD, BAD], url="http://reward-host:8000"
-        )
-    assert [b["score"] for b in batch] == [0.0, 0.0] and [b["failed"] for b in batch] == [1.0, 1.0]
-    assert "item 1: unknown language 'xx'" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -239,6 +238,4 @@ def test_remote_verl_transport_failures_still_raise(
         remote_verl.compute_score("pbrlsvr", SW, "11", GOOD, url="http://reward-host:8000")
     with pytest.raises(RemoteRewardError, match=message):
         asyncio.run(remote_verl.compute_score_async("pbrlsvr", SW, "11", GOOD, url="http://reward-host:8000"))
-    with pytest.raises(RemoteRewardError, match=message):
-        remote_verl.compute_score_batch(["pbrlsvr"], [SW], ["11"], [GOOD], url="http://reward-host:8000")
-    assert service.calls == (3 + 3 + 3 if mode != "token" else 3)
+    assert service.calls == (3 + 3 if mode != "token" else 2)

@@ -1,28 +1,31 @@
 """verl: ``compute_score`` functions that score on a ``pbrlsvr serve`` service.
 
-verl loads a custom reward function by path::
+This is the documented default for runs with many reward workers or nodes: the encoder is
+loaded once, by the service, not once per reward worker (verl's Reward Loop recommends an async
+``compute_score`` that calls a service for model-based rewards). verl loads it by name::
 
-    reward.custom_reward_function.path=$(python -c 'import pbrlsvr.integrations.remote_verl as m; print(m.__file__)')
+    reward.custom_reward_function.path=pkg://pbrlsvr.integrations.remote_verl
     reward.custom_reward_function.name=compute_score_async     # or compute_score (sync)
     +reward.custom_reward_function.reward_kwargs.url=http://reward-host:8000
 
-(older verl: ``custom_reward_function.*`` at the top level). What each verl reward manager calls
-(checked in verl-project/verl at 1dda039, Aug 2026):
-
-* the reward loop's ``naive``/``dapo`` managers (the default): ``compute_score(data_source=,
-  solution_str=, ground_truth=, extra_info=, **reward_kwargs)`` once per response, awaited when
-  the function is a coroutine function, else run in a thread pool. :func:`compute_score_async`
-  (recommended: many responses in flight, the service batches them) and :func:`compute_score`.
-* the legacy ``batch`` manager: ``compute_score(data_sources=, solution_strs=, ground_truths=,
-  extra_infos=, **reward_kwargs)`` once per batch: :func:`compute_score_batch`.
+(``configs/verl/*.sh`` pass these when ``PBRLSVR_REWARD_URL`` is set). verl >= 0.9 reads only
+``reward.custom_reward_function``; the old top-level ``custom_reward_function.*`` is silently
+ignored by ``main_ppo``. verl's reward loop managers (``naive``, ``dapo``, ``gdpo``; verified with
+verl 0.9.1) call ``compute_score(data_source=, solution_str=, ground_truth=, extra_info=,
+**reward_kwargs)`` once per response, awaited when it is a coroutine function, else in a thread
+pool: :func:`compute_score_async` (many responses in flight, the service batches them) and
+:func:`compute_score`. verl's legacy ``batch`` manager (one call per batch) is gone since verl
+0.7.1, and so is the batch entry point that served it.
 
 Each returns the same keys as the in-process :mod:`pbrlsvr.integrations.verl`, for every sample
-(:mod:`pbrlsvr.integrations.verl_result`): ``score``, the six components, ``gate``, ``failed``;
+(:mod:`pbrlsvr.integrations.verl_result`): ``score``, the six components and their terms,
+``gate``, ``failed``;
 verl uses ``score`` and logs the rest. Fields: the English
 reference and the language come from ``extra_info`` (``reference``, ``lang``; also
 ``reference_answer``, ``gold``, ``question``); ``ground_truth`` is the reference's final answer,
 unless it is itself a JSON object (string or dict) with those keys, as in OpenRLHF's labels.
-``reward_kwargs`` may set ``url``, ``token``, ``timeout``, ``retries``.
+``reward_kwargs`` may set ``url``, ``token``, ``timeout``, ``retries``; the token is better left
+to ``$PBRLSVR_TOKEN`` in every node's environment (verl prints its config, kwargs included).
 
 Errors, as in the in-process adapter (verl calls ``compute_score`` per sample, and one bad sample
 must not kill a long run, nor hide):
@@ -87,7 +90,7 @@ items); the service's reason follows."""
 def _to_score(result: Mapping[str, Any]) -> dict[str, Any]:
     if "error" in result:
         return failed(str(result["error"]))
-    return scored(result["reward"], result["components"], result["gate"])
+    return scored(result["reward"], result["components"], result["gate"], zeroed="note" in result)
 
 
 def _unscorable(exc: RemoteRewardError, n: int) -> list[dict[str, Any]]:
@@ -157,24 +160,6 @@ async def compute_score_async(
 ) -> dict[str, Any]:
     """One response, as a coroutine (verl's reward loop awaits it); errors as :func:`compute_score`."""
     return (await _ascore(*_request([solution_str], [ground_truth], [extra_info], url, token, kwargs)))[0]
-
-
-def compute_score_batch(
-    data_sources: Any = None,
-    solution_strs: list[str] | None = None,
-    ground_truths: list[Any] | None = None,
-    extra_infos: list[Mapping[str, Any] | None] | None = None,
-    *,
-    url: str | None = None,
-    token: str | None = None,
-    **kwargs: Any,
-) -> list[dict[str, Any]]:
-    """A whole batch in one request (verl's ``batch`` reward manager); errors per item as
-    :func:`compute_score` (a bad item scores 0.0 with ``failed = 1.0``, the others are scored)."""
-    solutions = list(solution_strs or [])
-    truths = list(ground_truths) if ground_truths is not None else [None] * len(solutions)
-    extras = list(extra_infos) if extra_infos is not None else [None] * len(solutions)
-    return _score(*_request(solutions, truths, extras, url, token, kwargs))
 
 
 def _options(kwargs: Mapping[str, Any]) -> dict[str, Any]:

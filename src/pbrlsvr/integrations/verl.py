@@ -1,15 +1,24 @@
-"""verl adapter: a ``compute_score`` that verl loads by path, and verl's Parquet schema.
+"""verl adapter: a ``compute_score`` that verl loads by name, and verl's Parquet schema.
 
-verl's reward managers call ``compute_score(data_source, solution_str, ground_truth, extra_info)``
-per sample and accept a dict with a ``score`` key (the other keys are logged as extra info).
-Point verl at this file::
+verl's reward loop (verl >= 0.9; verified with 0.9.1) calls ``compute_score(data_source=,
+solution_str=, ground_truth=, extra_info=, **reward_kwargs)`` once per response, in a thread pool
+for a plain function, and accepts a dict with a ``score`` key (every other key is logged per
+sample and is what GDPO normalises). Point verl at this module (``configs/verl/*.sh`` do)::
 
-    custom_reward_function.path=$(python -c "import pbrlsvr.integrations.verl as m; print(m.__file__)")
-    custom_reward_function.name=compute_score
+    reward.custom_reward_function.path=pkg://pbrlsvr.integrations.verl
+    reward.custom_reward_function.name=compute_score
+    +reward.custom_reward_function.reward_kwargs.config=/abs/path/reward.yaml
 
-The reward is built once per worker process from the YAML named by ``$PBRLSVR_REWARD_CONFIG``
-(its ``reward:`` section, as for ``pbrlsvr score``; defaults when unset). For many workers, run
-one ``pbrlsvr serve`` and use ``pbrlsvr.integrations.remote_verl`` instead.
+``pkg://`` makes every Ray worker import the installed package, so no file path of the launching
+node has to exist elsewhere. verl >= 0.9 reads only ``reward.custom_reward_function``: the old
+top-level ``custom_reward_function.*`` is still accepted and silently ignored by ``main_ppo``.
+
+The reward is built once per worker process and config, from the YAML named by the
+``config`` reward kwarg (its ``reward:`` section, as for ``pbrlsvr score``): verl ships the Hydra
+config to every worker, so the setting reaches every node, unlike the launching shell's
+environment. ``$PBRLSVR_REWARD_CONFIG`` is the fallback, then the defaults. Each reward worker
+loads its own encoder (``reward.num_workers`` per run); for many workers or nodes run one
+``pbrlsvr serve`` and use :mod:`pbrlsvr.integrations.remote_verl` instead.
 
 Rows (:func:`verl_row`): ``data_source``, ``prompt`` (chat messages), ``ability``,
 ``reward_model = {"style": "rule", "ground_truth": <reference answer>}``, ``extra_info`` with the
@@ -33,20 +42,29 @@ from pbrlsvr.rewards.reward import Reward
 CONFIG_ENV = "PBRLSVR_REWARD_CONFIG"
 
 _reward: Reward | None = None
+"""The reward of the default config (``$PBRLSVR_REWARD_CONFIG`` or the defaults)."""
+_rewards: dict[str, Reward] = {}
+"""One reward per ``config`` path named by verl's reward kwargs (a worker normally sees one)."""
 _lock = threading.Lock()
 
 
-def _get_reward() -> Reward:
+def _load(path: str | None) -> Reward:
+    if not path:
+        return Reward(RewardConfig())
+    raw = read_yaml(path)
+    return Reward(load_config(RewardConfig, overrides={k: v for k, v in raw.get("reward", raw).items()}))
+
+
+def _get_reward(config: str | None = None) -> Reward:
+    """The reward for ``config`` (a YAML path), built on first use in this process."""
     global _reward
     with _lock:
+        if config:
+            if config not in _rewards:
+                _rewards[config] = _load(config)
+            return _rewards[config]
         if _reward is None:
-            path = os.environ.get(CONFIG_ENV)
-            if path:
-                raw = read_yaml(path)
-                cfg = load_config(RewardConfig, overrides={k: v for k, v in raw.get("reward", raw).items()})
-            else:
-                cfg = RewardConfig()
-            _reward = Reward(cfg)
+            _reward = _load(os.environ.get(CONFIG_ENV))
         return _reward
 
 
@@ -55,10 +73,14 @@ def compute_score(
     solution_str: str,
     ground_truth: str,
     extra_info: Mapping[str, Any] | None = None,
+    *,
+    config: str | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """verl entry point: ``{"score": reward, <component>: value, "gate": g, "failed": 0.0}``.
+    """verl entry point: ``{"score": reward, <component>: value, <component>_term: ..., ...}``.
 
+    ``config``: the reward YAML (verl's ``reward_kwargs.config``; see the module docstring);
+    verl's other keyword arguments (e.g. a reward router's address) are ignored.
     Every sample returns the same keys (:mod:`pbrlsvr.integrations.verl_result`). ``extra_info``
     must carry ``reference`` and ``lang`` (written by :func:`verl_row`); a sample without them
     scores 0.0 with ``failed = 1.0`` and the reason logged, rather than crashing a long run.
@@ -72,21 +94,29 @@ def compute_score(
         "gold": info.get("gold"),
         "question": info.get("question"),
     }
+    reward = _get_reward(config)  # a broken config raises: it is not a bad sample
     try:
-        result = _get_reward().score_batch([item])[0]
+        result = reward.score_batch([item])[0]
     except ValueError as exc:
         return failed(str(exc))
-    return scored(result.reward, result.components, result.gate)
+    return scored(result.reward, result.components, result.gate, zeroed=result.note is not None)
 
 
 def verl_row(row: Mapping[str, Any], index: int, data_source: str = "pbrlsvr") -> dict[str, Any]:
-    """One training row in verl's schema from a pivot export row (id, lang, question, reference, ...)."""
+    """One training row in verl's schema from a pivot export row (id, lang, question, reference, ...).
+
+    A row that already carries its chat ``prompt`` (a training row from
+    :func:`pbrlsvr.train.dataset.build_rows`, which ``export-verl`` passes) keeps it: wrapping its
+    question in the instruction again would give verl a prompt with the instruction twice.
+    """
     missing = [k for k in ("id", "lang", "question", "reference") if not row.get(k)]
     if missing:
         raise ValueError(f"row {index}: missing {missing}")
+    prompt = row.get("prompt")
     return {
         "data_source": data_source,
-        "prompt": build_messages(str(row["question"]), str(row["lang"])),  # as TRL training builds it
+        # as TRL training builds it
+        "prompt": list(prompt) if prompt else build_messages(str(row["question"]), str(row["lang"])),
         "ability": "math",
         "reward_model": {"style": "rule", "ground_truth": str(row.get("reference_answer") or "")},
         "extra_info": {
