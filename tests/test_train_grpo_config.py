@@ -270,3 +270,25 @@ def test_paper_presets_build_grpoconfig_and_their_ports_do_not_collide(path: Pat
             (started,) = re.findall(r"pbrlsvr serve .*?--port (\d+)", text)
             assert int(started) == ports["reward"]
     assert len(set(ports.values())) == len(ports), ports
+
+
+def test_training_prints_one_line_per_step_and_no_checkpointing_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With activation checkpointing on, TRL 1.16 calls transformers' deprecated
+    `gradient_checkpointing_disable/enable` around every generation; none of that reaches the
+    user, and the console shows one line per step instead of TRL's metric dict."""
+    from pbrlsvr.train.grpo import train
+    from tests.test_train import tiny_causal_lm
+
+    model, tok = tiny_causal_lm()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(_cfg(tmp_path, gradient_checkpointing=True), model=model, tokenizer=tok, reward=_hash_reward())
+    assert not [w for w in caught if "checkpointing" in str(w.message)], [str(w.message) for w in caught]
+    out = capsys.readouterr()
+    text = out.out + out.err
+    steps = [line for line in text.replace("\r", "\n").splitlines() if line.lstrip().startswith("step ")]
+    assert [s.split()[1] for s in steps] == ["1/2", "2/2"], text[-2000:]
+    assert all("reward " in s and "s/step" in s for s in steps)
+    assert "'loss'" not in text and "'grad_norm'" not in text
