@@ -289,6 +289,11 @@ def render_outcome(outcome: PivotOutcome, console: Console, err_console: Console
         table.add_row("matched by English question", f"{imp.matched} of {imp.problems}")
         table.add_row("imported now / already stored", f"{imp.inserted} / {imp.already}")
     table.add_row("samples voted", str(sel.samples))
+    if sel.generation_seconds > 0:
+        rate = sel.completion_tokens / sel.generation_seconds
+        table.add_row(
+            "their generation time (every run)", f"{sel.generation_seconds:.1f} s, {rate:.1f} tokens/s"
+        )
     cut = sum(r.vote.truncated for r in sel.references)
     if cut:
         table.add_row("samples cut at max_new_tokens (not voting; keep_truncated)", str(cut))
