@@ -79,7 +79,8 @@ class ServeConfig(StrictModel):
     )
     token_env: str | None = Field(
         None,
-        description="name of an environment variable holding a bearer token; unset = no authentication",
+        description="name of an environment variable holding a bearer token; unset = no authentication "
+        "(OpenRLHF sends no token: serve it without one on loopback/a private network, or behind a proxy)",
     )
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="larger request bodies get 413")
     max_items: int = Field(4096, ge=1, description="items (or OpenRLHF queries) per request; more get 413")
