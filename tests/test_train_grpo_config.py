@@ -292,3 +292,51 @@ def test_training_prints_one_line_per_step_and_no_checkpointing_warning(
     assert [s.split()[1] for s in steps] == ["1/2", "2/2"], text[-2000:]
     assert all("reward " in s and "s/step" in s for s in steps)
     assert "'loss'" not in text and "'grad_norm'" not in text
+
+
+DEEPSPEED = ["deepspeed==0.19.8", "hjson", "msgpack", "ninja", "py-cpuinfo", "einops"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is not None, reason="deepspeed installed: the test above runs"
+)
+def test_zero3_order_with_deepspeed_from_a_side_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Where the dev environment has no DeepSpeed (CI), install it (CPU, no ops built)
+    into a folder of its own and run the ZeRO-3 test above with it (27 s here, install included). `PBRLSVR_DEEPSPEED_SITE`
+    names a folder that already holds it."""
+    import os
+    import subprocess
+    import sys
+
+    site = os.environ.get("PBRLSVR_DEEPSPEED_SITE")
+    if not site:
+        site = str(tmp_path_factory.mktemp("deepspeed-site"))
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+        proc = subprocess.run(
+            [*pip, "--no-build-isolation", "--target", site, *DEEPSPEED],  # its setup.py imports our torch
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "DS_BUILD_OPS": "0"},
+        )
+        if proc.returncode:
+            pytest.skip(f"cannot install {DEEPSPEED[0]} (no network?): {proc.stderr.strip()[-300:]}")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_zero3_is_on_when_the_model_is_loaded",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([site, str(root)])},
+    )
+    assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
