@@ -302,9 +302,9 @@ DEEPSPEED = ["deepspeed==0.19.8", "hjson", "msgpack", "ninja", "py-cpuinfo", "ei
     importlib.util.find_spec("deepspeed") is not None, reason="deepspeed installed: the test above runs"
 )
 def test_zero3_order_with_deepspeed_from_a_side_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Where the dev environment has no DeepSpeed (CI), install it (CPU, no ops built)
-    into a folder of its own and run the ZeRO-3 test above with it (27 s here, install included). `PBRLSVR_DEEPSPEED_SITE`
-    names a folder that already holds it."""
+    """Where the dev environment has no DeepSpeed (CI), install it (CPU, no ops built) into a
+    folder of its own and run the ZeRO-3 test above with it (27 s here, install included).
+    `PBRLSVR_DEEPSPEED_SITE` names a folder that already holds it."""
     import os
     import subprocess
     import sys
