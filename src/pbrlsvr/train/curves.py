@@ -33,7 +33,9 @@ def reward_series(records: list[dict[str, Any]]) -> dict[str, list[tuple[int, fl
     """``{"reward": [(step, value), ...], "semantic": ..., ...}`` from the per-step logs.
 
     ``reward`` is the weighted total that GRPO optimised; each ``rewards/<name>/mean`` is one
-    component (or, with ``aggregation: sum``, the combined reward under the preset's name).
+    component as it enters that total (semantic and translation times the language gate, the same
+    in every aggregation mode and with ``reward_url``), or, with ``aggregation: sum``, the combined
+    reward under the reward function's name.
     A step logged twice (a resumed run) keeps its last value.
     """
     series: dict[str, dict[int, float]] = {}
