@@ -621,7 +621,9 @@ def experiment_command(
     if report_only:
         results = write_results(cfg, State(cfg.output / "state.json").data, cfg.resolved_arms())
     else:
-        results = run_experiment(cfg, log=lambda msg: console.print(msg, highlight=False, soft_wrap=True))
+        results = run_experiment(
+            cfg, log=lambda msg: console.print(msg, highlight=False, soft_wrap=True), console=console
+        )
     if results["missing_stages"]:
         console.print(f"unfinished: {', '.join(results['missing_stages'])}", soft_wrap=True)
     console.print(f"[bold green]results:[/] {cfg.output / 'results.md'}", soft_wrap=True)

@@ -32,12 +32,17 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from pbrlsvr.config import DataConfig, StrictModel, dump_config, load_config, validate_langs
 from pbrlsvr.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pbrlsvr.evaluation.config import EvalConfig
 
 ARMS: dict[str, dict[str, Any] | None] = {
     "base": None,
@@ -234,11 +239,17 @@ def git_commit() -> str | None:
 # ---- the run --------------------------------------------------------------------------------
 
 
-def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) every stage; returns ``results.json``'s content."""
+def run_experiment(
+    cfg: ExperimentConfig, log: Callable[[str], None] = print, console: Console | None = None
+) -> dict[str, Any]:
+    """Run (or resume) every stage; returns ``results.json``'s content.
+
+    ``console`` shows live generation progress for the pivot and every evaluation (a bar in a
+    terminal, timestamped lines in a log); ``None`` shows none."""
     from pbrlsvr.evaluation.config import EvalConfig
     from pbrlsvr.evaluation.runner import evaluate
     from pbrlsvr.experiment_report import write_results
+    from pbrlsvr.generation.progress import GenerationProgress
     from pbrlsvr.pivot.commands import pivot_generate
     from pbrlsvr.pivot.config import PivotCommandConfig
     from pbrlsvr.train.config import TrainConfig
@@ -296,7 +307,7 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
         log("[pivot] finished earlier: its references are kept")
     else:
         log(f"[pivot] {cfg.pivot.model} answers the English questions ({cfg.pivot.samples} samples each)")
-        outcome = state.run("pivot", lambda: pivot_generate(pivot_cfg), log)
+        outcome = state.run("pivot", lambda: pivot_generate(pivot_cfg, progress_console=console), log)
         state.mark("pivot", "done", summary=outcome.to_dict(), settings=pivot_settings)
 
     # 2-3. per arm: train (if it trains), then evaluate on every set. Arm by arm, so that a
@@ -330,7 +341,12 @@ def run_experiment(cfg: ExperimentConfig, log: Callable[[str], None] = print) ->
                 },
             )
             log(f"[eval] {arm.name} on {es.name}")
-            state.run(key, lambda ecfg=ecfg: evaluate(ecfg), log, data=data)
+
+            def run_eval(ecfg: EvalConfig = ecfg, title: str = f"{arm.name} on {es.name}") -> Any:
+                with GenerationProgress(title, console, enabled=console is not None) as live:
+                    return evaluate(ecfg, live=live)
+
+            state.run(key, run_eval, log, data=data)
             write_results(cfg, state.data, arms)  # results so far, after every finished stage
 
     # 4. report
