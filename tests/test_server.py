@@ -613,7 +613,7 @@ def test_trl_helpers_accept_the_reward_function(url: str) -> None:
     assert is_async_callable(fn) and get_callable_name(fn) == "pbrlsvr"
 
 
-def test_verl_compute_score_sync_async_and_batch(
+def test_verl_compute_score_sync_and_async(
     url: str, reference_reward: Reward, caplog: pytest.LogCaptureFixture
 ) -> None:
     # the row shape pbrlsvr.integrations.verl.verl_row writes
@@ -634,14 +634,6 @@ def test_verl_compute_score_sync_async_and_batch(
         )
     )
     assert got == want_dict
-    batch = remote_verl.compute_score_batch(
-        data_sources=["pbrlsvr"] * 2,
-        solution_strs=[SW, SW],
-        ground_truths=["11", "11"],
-        extra_infos=[extra, extra],
-        url=url,
-    )
-    assert batch == [want_dict, want_dict]
     # an OpenRLHF-style JSON label as ground_truth works too
     label = json.dumps({"reference": REF, "reference_answer": "11", "lang": "sw", "gold": "11"})
     assert remote_verl.compute_score("x", SW, label, None, url=url) == want_dict
@@ -653,13 +645,6 @@ def test_verl_compute_score_sync_async_and_batch(
         ):
             assert bad["score"] == 0.0 and bad["failed"] == 1.0 and set(bad) == set(want_dict)
     assert "unknown language" in caplog.text
-    mixed = remote_verl.compute_score_batch(
-        solution_strs=[SW, SW],
-        ground_truths=["11", "11"],
-        extra_infos=[extra, {**extra, "lang": "xx"}],
-        url=url,
-    )
-    assert mixed[0] == want_dict and mixed[1]["score"] == 0.0 and mixed[1]["failed"] == 1.0
 
 
 def test_client_retries_then_reports_an_unreachable_service() -> None:
