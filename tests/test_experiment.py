@@ -89,10 +89,10 @@ def test_arms_share_the_budget_and_a_stopped_run_resumes(
     # First sitting: stop the experiment at the evaluation of the last arm.
     real_evaluate = runner.evaluate
 
-    def stop_at_last(ecfg: object) -> object:
+    def stop_at_last(ecfg: object, **kw: object) -> object:
         if "/arms/pbrlsvr/" in str(ecfg.output):  # type: ignore[attr-defined]
             raise KeyboardInterrupt
-        return real_evaluate(ecfg)  # type: ignore[arg-type]
+        return real_evaluate(ecfg, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(runner, "evaluate", stop_at_last)
     with pytest.raises(KeyboardInterrupt):
