@@ -175,6 +175,10 @@ def test_cli_train_and_export_verl(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     df = pd.read_parquet(out)
     assert len(df) == 4 and "Swahili" in df.iloc[0]["prompt"][0]["content"]
+    source = {(r["id"], r["lang"]): r["question"] for r in read_rows(_data(tmp_path))}
+    for _, row in df.iterrows():  # the bare question, not the rendered prompt with the instruction
+        info = row["extra_info"]
+        assert info["question"] == source[(info["id"], info["lang"])]
 
 
 def test_trained_lora_adapter_loads_by_folder(tmp_path: Path, reward: Reward) -> None:

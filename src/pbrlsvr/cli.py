@@ -694,9 +694,12 @@ def export_verl_command(
     from pbrlsvr.train.dataset import build_rows, read_rows
 
     check_output(output, [data])  # -o onto --data would replace the pivot export it reads
-    rows = build_rows(read_rows(data))
+    source = read_rows(data)
+    # extra_info.question is the bare question (what a user reads back), not the rendered prompt
+    questions = {(str(r.get("id")), str(r.get("lang"))): r.get("question") for r in source}
+    rows = build_rows(source)
     for row in rows:
-        row["question"] = row["prompt"][0]["content"]
+        row["question"] = questions.get((str(row["id"]), str(row["lang"]))) or row["prompt"][-1]["content"]
     n = export_verl(rows, output, data_source)
     console.print(f"wrote {n} rows to {output}", soft_wrap=True)
 
