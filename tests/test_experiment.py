@@ -145,6 +145,9 @@ def test_arms_share_the_budget_and_a_stopped_run_resumes(
     assert set(results["eval_sets"]["mgsm"]["vs_base"]) == {"accuracy", "pbrlsvr"}
     assert set(results["eval_sets"]["mgsm"]["vs_accuracy"]) == {"pbrlsvr"}
     assert "| **avg (non-en)** |" in md and "deltas vs base" in md and "deltas vs accuracy" in md
+    for arm in ("accuracy", "pbrlsvr"):  # the share of groups GRPO could learn from, per arm
+        assert 0.0 <= results["training"][arm]["groups_with_signal"] <= 1.0
+    assert "| groups with signal |" in md
     for rel in results["plots"]:
         assert (out / rel).read_bytes()[:4] == b"\x89PNG" and f"]({rel})" in md
     assert results["pivot"]["problems"] == 3

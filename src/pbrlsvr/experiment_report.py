@@ -36,8 +36,12 @@ def _training_summary(metrics: Path) -> dict[str, Any] | None:
     keys = ["reward", "completions/mean_length", "rollout/masked_share", "rollout/logp_abs_diff"]
     keys += sorted(k for k in last if k.startswith("rewards/") and k.endswith("/mean"))
     step_times = [r["step_time"] for r in records[1:] if "step_time" in r]
+    # GRPO learns only from groups whose rewards differ: a sparse reward that is 0 for every
+    # completion of a prompt gives that prompt no gradient at all.
+    zero_std = [float(r["frac_reward_zero_std"]) for r in records if "frac_reward_zero_std" in r]
     return {
         "steps": int(last["step"]),
+        "groups_with_signal": 1.0 - sum(zero_std) / len(zero_std) if zero_std else None,
         "first": {k: first.get(k) for k in keys},
         "last": {k: last.get(k) for k in keys},
         "mean_step_seconds": sum(step_times) / len(step_times) if step_times else None,
@@ -241,8 +245,9 @@ def render_results(cfg: ExperimentConfig, results: Mapping[str, Any]) -> str:
         lines += [
             "## Training (first → last step)",
             "",
-            "| arm | steps | reward | answer | language | length | masked tokens | s/step |",
-            "|---|---|---|---|---|---|---|---|",
+            "| arm | steps | reward | answer | language | length | groups with signal | masked tokens "
+            "| s/step |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for arm, t in training.items():
             f, la = t["first"], t["last"]
@@ -252,12 +257,19 @@ def render_results(cfg: ExperimentConfig, results: Mapping[str, Any]) -> str:
                 return "–" if a is None or z is None else f"{a:.{digits}f} → {z:.{digits}f}"
 
             sec = t.get("mean_step_seconds")
+            signal = t.get("groups_with_signal")
             lines.append(
                 f"| {arm} | {t['steps']} | {fl('reward')} | {fl('rewards/answer/mean')} | "
                 f"{fl('rewards/language/mean')} | {fl('completions/mean_length', 0)} | "
+                f"{'–' if signal is None else f'{signal:.0%}'} | "
                 f"{fl('rollout/masked_share', 4)} | {'–' if sec is None else f'{sec:.0f}'} |"
             )
-        lines.append("")
+        lines += [
+            "",
+            "*Groups with signal*: the share of prompt groups, over all steps, whose completions got "
+            "different rewards; GRPO's advantage is zero in the others, so they teach nothing.",
+            "",
+        ]
     walls = results.get("wall_seconds") or {}
     if walls:
         total = sum(v for v in walls.values() if isinstance(v, int | float))
