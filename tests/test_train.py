@@ -194,7 +194,12 @@ def test_trained_lora_adapter_loads_by_folder(tmp_path: Path, reward: Reward) ->
     model, tok = load_model(str(base_dir))
     cfg = _cfg(tmp_path, max_steps=1, learning_rate=0.05, lora={"enabled": True, "r": 2, "alpha": 4})
     res = train(cfg, model=model, tokenizer=tok, reward=reward)
-    merged, tok2 = load_model(str(res.final_dir))  # adapter folder → base + merged LoRA
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        merged, tok2 = load_model(str(res.final_dir))  # adapter folder → base + merged LoRA
+    assert not [w for w in caught if "gradient_checkpointing" in str(w.message)]  # PEFT's alias read
     fresh, _ = load_model(str(base_dir))
     ids = tok2("roger had 5 balls", return_tensors="pt")
     with torch.no_grad():

@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -314,7 +315,11 @@ def _load_adapter(
     try:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        with warnings.catch_warnings():  # PEFT reads transformers' deprecated alias on load
+            warnings.filterwarnings(
+                "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+            )
+            model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
     except (OSError, ValueError, KeyError, ImportError) as exc:
         raise ModelLoadError(
             f"cannot apply adapter {folder} to {base!r}: {type(exc).__name__}: {exc}"
