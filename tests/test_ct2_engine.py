@@ -231,3 +231,23 @@ def test_missing_engine_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(builtins, "__import__", no_ct2)
     with pytest.raises(MissingDependencyError, match=r"pbrlsvr\[engine\]"):
         ct2_engine.import_ctranslate2()
+
+
+def test_a_short_sample_never_takes_a_longer_samples_log_probs() -> None:
+    """The engine matches returned samples to the step callback's streams by their tokens. A short
+    sample ("18" + EOS) that ends like a longer one must take its own stream, whatever the order;
+    matching by tail first stopped a GRPO run ("never reported")."""
+    from pbrlsvr.generation.ct2_engine import _match_stream
+
+    eos = 2
+    long_stream = [(7, -0.1), (18, -0.2), (eos, -0.3)]
+    short_stream = [(18, -0.5), (eos, -0.6)]
+    candidates = [list(long_stream), list(short_stream)]
+    assert _match_stream([18, eos], candidates) == [-0.5, -0.6]
+    assert _match_stream([7, 18, eos], candidates) == [-0.1, -0.2, -0.3]
+    assert candidates == []
+    # A stream with extra leading tokens still matches when nothing matches exactly.
+    assert _match_stream([18, eos], [[(99, 0.0), (18, -0.5), (eos, -0.6)]]) == [-0.5, -0.6]
+    assert _match_stream([], []) == []
+    with pytest.raises(RuntimeError, match="never reported"):
+        _match_stream([5, eos], [[(6, -0.1), (eos, -0.2)]])

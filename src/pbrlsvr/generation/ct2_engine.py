@@ -416,11 +416,24 @@ class CT2Engine:
 
 def _match_stream(ids: list[int], candidates: list[list[tuple[int, float]]]) -> list[float]:
     """The per-token log-probs of a result: CTranslate2 reports hypotheses to the step callback in
-    another order than it returns them, so the stream is found by its tokens (the tail, in case
-    constrained prompt tokens were reported first). Identical samples have identical log-probs."""
-    for stream in candidates:
-        tail = stream[-len(ids) :] if ids else []
-        if len(tail) == len(ids) and all(t == i for (t, _), i in zip(tail, ids, strict=True)):
-            candidates.remove(stream)
-            return [lp for _, lp in tail]
-    raise RuntimeError("CTranslate2 returned a sample its step callback never reported")
+    another order than it returns them, so the stream is found by its tokens. Identical samples
+    have identical log-probs, so which of two equal streams is taken does not matter.
+
+    A stream of exactly these tokens is taken first; only when there is none is a longer stream
+    that *ends* with them taken (the fewest extra tokens first), in case constrained prompt tokens
+    were reported before the sample. Matching by tail first was a bug: a short sample (``"18"`` +
+    EOS) could take a longer sample's stream that ends the same way, and the longer sample then
+    found none (it stopped a GRPO run at its 6th step)."""
+    if not ids:
+        return []
+
+    def ends_with(stream: list[tuple[int, float]]) -> bool:
+        tail = stream[-len(ids) :]
+        return len(tail) == len(ids) and all(t == i for (t, _), i in zip(tail, ids, strict=True))
+
+    matches = sorted((s for s in candidates if ends_with(s)), key=len)
+    if not matches:
+        raise RuntimeError("CTranslate2 returned a sample its step callback never reported")
+    stream = matches[0]
+    candidates.remove(stream)
+    return [lp for _, lp in stream[-len(ids) :]]
