@@ -109,6 +109,10 @@ def test_grpo_runs_logs_components_and_resumes(tmp_path: Path, reward: Reward) -
     # Without --resume an existing run is never silently overwritten.
     with pytest.raises(DataError, match="--resume"):
         train(cfg, model=model, tokenizer=tok, reward=reward)
+    # A killed run logged step 3 after its last checkpoint (and half a line): resume trains step 3
+    # again, so the stale record must go rather than appear twice.
+    with res.metrics_path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"step": 3, "loss": 123.0, "reward": -1.0}) + '\n{"step": 3, "lo')
     # With resume and more steps, training continues from checkpoint-2 (steps 3-4 only).
     more = _cfg(tmp_path, max_steps=4, resume=True)
     model2, tok2 = tiny_causal_lm()
@@ -117,6 +121,7 @@ def test_grpo_runs_logs_components_and_resumes(tmp_path: Path, reward: Reward) -
     assert res2.steps == 4
     steps = [r["step"] for r in map(json.loads, res2.metrics_path.read_text().splitlines()) if "loss" in r]
     assert steps == sorted(set(steps)) and steps[-1] == 4  # no step logged twice
+    assert all(r.get("loss") != 123.0 for r in map(json.loads, res2.metrics_path.read_text().splitlines()))
 
 
 def test_lora_and_normalize_then_sum(tmp_path: Path, reward: Reward) -> None:

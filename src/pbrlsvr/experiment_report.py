@@ -29,7 +29,10 @@ def _training_summary(metrics: Path) -> dict[str, Any] | None:
 
     if not metrics.is_file():
         return None
-    records = [r for r in read_metrics(metrics) if "reward" in r]
+    # One record per step, the last one logged (a run resumed by an older version logged the
+    # steps after its last checkpoint twice).
+    by_step = {int(r["step"]): r for r in read_metrics(metrics) if "reward" in r}
+    records = [by_step[k] for k in sorted(by_step)]
     if not records:
         return None
     first, last = records[0], records[-1]

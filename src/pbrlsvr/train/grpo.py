@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -117,6 +118,22 @@ def _compact_progress() -> Any:
                 print(line, flush=True)
 
     return CompactProgress()
+
+
+def _drop_steps_after(metrics: Path, step: int) -> None:
+    """Keep only the records of steps the checkpoint holds: the steps a killed run logged after
+    its last checkpoint are trained again on resume, and must not be logged twice."""
+    kept = []
+    for line in metrics.read_text(encoding="utf-8").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the half-written last line of a killed run
+        if not isinstance(rec, dict) or int(rec.get("step", 0)) <= step:
+            kept.append(line)
+    tmp = metrics.with_suffix(".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, metrics)
 
 
 @contextmanager
@@ -314,6 +331,8 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
     metrics = out / "metrics.jsonl"
     if resumed_from is None and metrics.exists():
         metrics.unlink()
+    elif resumed_from is not None and metrics.exists():
+        _drop_steps_after(metrics, int(Path(resumed_from).name.rsplit("-", 1)[-1]))
 
     # The training arguments come before the model: with DeepSpeed ZeRO-3 (accelerate's config or
     # `grpo.deepspeed`), creating them registers the config that makes `from_pretrained` build the
