@@ -50,6 +50,9 @@ class DemoConfig(StrictModel):
     keep: Literal["all", "agree_with_gold"] = Field(
         "agree_with_gold", description="train only on references whose voted answer matches gold"
     )
+    keep_truncated: bool = Field(
+        False, description="let pivot samples cut at max_new_tokens vote and become references"
+    )
     eval_problems: int = Field(8, ge=1, description="MGSM problems per language, before and after")
     steps: int = Field(8, ge=1, description="GRPO steps")
     max_new_tokens: int = Field(192, ge=16, description="eval and pivot completion length")
@@ -102,6 +105,7 @@ def run_demo(
             "store": str(out / "references.sqlite"),
             "output": str(refs),
             "keep": cfg.keep,
+            "keep_truncated": cfg.keep_truncated,
             "pivot.model": spec(cfg.pivot),
             "pivot.samples": cfg.pivot_samples,
             "pivot.sampling.max_new_tokens": cfg.max_new_tokens,
@@ -114,12 +118,20 @@ def run_demo(
         if refs.exists()
         else 0
     )
-    if n_refs == 0:
-        raise DataError(
-            f"the pivot's answers matched gold on none of the {cfg.train_problems} problems, so there is nothing "
-            "to train on: give it more tokens (max_new_tokens), more samples, a stronger --pivot, or keep=all"
-        )
     stats = outcome.to_dict()
+    if n_refs == 0:
+        cut = stats.get("truncated_samples") or 0
+        why = (
+            f"the pivot's answers matched gold on none of the {cfg.train_problems} problems"
+            if cfg.keep == "agree_with_gold"
+            else f"the pivot gave no final answer on any of the {cfg.train_problems} problems"
+        )
+        if cut and not cfg.keep_truncated:
+            why += f" ({cut} samples were cut at max_new_tokens and never vote unless keep_truncated=true)"
+        raise DataError(
+            f"{why}, so there is nothing to train on: give it more tokens (max_new_tokens), more samples, "
+            "a stronger --pivot, keep=all or keep_truncated=true"
+        )
     acc = stats.get("pivot_accuracy")
     stored = stats.get("stored") or {}
     steps: dict[str, dict[str, Any]] = {
