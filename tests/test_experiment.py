@@ -148,6 +148,7 @@ def test_arms_share_the_budget_and_a_stopped_run_resumes(
     for arm in ("accuracy", "pbrlsvr"):  # the share of groups GRPO could learn from, per arm
         assert 0.0 <= results["training"][arm]["groups_with_signal"] <= 1.0
     assert "| groups with signal |" in md
+    assert "mgsm: no final answer / cut at the token limit" in md
     for rel in results["plots"]:
         assert (out / rel).read_bytes()[:4] == b"\x89PNG" and f"]({rel})" in md
     assert results["pivot"]["problems"] == 3

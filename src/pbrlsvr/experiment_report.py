@@ -227,6 +227,26 @@ def render_results(cfg: ExperimentConfig, results: Mapping[str, Any]) -> str:
                     "–" if gap is None else f"{100 * gap:+.1f}" if isinstance(gap, float) else str(gap)
                 )
             lines += ["| gap (en − avg) | " + " | ".join(gaps) + " |", ""]
+        # Why an answer was wrong: no final answer at all, or cut at the token limit. A reward can
+        # teach the model to finish with an answer long before it teaches it to be right.
+        lines += [
+            f"## {name}: no final answer / cut at the token limit (% of problems)",
+            "",
+            "| lang | " + " | ".join(present) + " |",
+            "|---" * (len(present) + 1) + "|",
+        ]
+        for lang in langs:
+            row = []
+            for a in present:
+                r = reps[a]["languages"].get(lang) or {}
+                n = r.get("n") or 0
+                row.append(
+                    "–"
+                    if not n
+                    else f"{100 * r.get('no_answer', 0) / n:.0f} / {100 * r.get('truncated', 0) / n:.0f}"
+                )
+            lines.append(f"| {lang} | " + " | ".join(row) + " |")
+        lines.append("")
         for label, key in (("vs base", "vs_base"), ("vs accuracy", "vs_accuracy")):
             deltas = entry.get(key) or {}
             if not deltas:
