@@ -180,3 +180,25 @@ def test_arms_share_the_budget_and_a_stopped_run_resumes(
     # The arms trained on the pivot's references: another pivot setting is an error, not a mix.
     with pytest.raises(ConfigError, match="pivot ran with other settings"):
         run_experiment(_cfg(tmp_path, pivot={"model": "fake:pivot", "samples": 3, "keep": "all"}))
+
+
+def test_commit_is_dirty_for_code_changes_but_not_for_the_runs_own_results(tmp_path: Path) -> None:
+    import subprocess
+
+    from pbrlsvr.experiment import git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "r.json").write_text("{}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    (tmp_path / "results" / "r.json").write_text('{"acc": 1}\n')
+    clean = git_commit(tmp_path / "results", where=tmp_path)
+    assert clean is not None and not clean.endswith("-dirty")
+    assert str(git_commit(where=tmp_path)).endswith("-dirty")
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert str(git_commit(tmp_path / "results", where=tmp_path)).endswith("-dirty")

@@ -212,28 +212,27 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def git_commit() -> str | None:
-    """The commit of the checkout the package runs from (None outside git)."""
+def git_commit(exclude: Path | None = None, where: Path | None = None) -> str | None:
+    """The commit of the checkout the package runs from (None outside git), ``-dirty`` when tracked
+    files differ from it. ``exclude`` (the experiment's own output folder) does not count: results
+    written by the run itself are not a change to the code that produced them."""
+    here = where or Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=here, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
+        head = git("rev-parse", "HEAD")
+        top = Path(git("rev-parse", "--show-toplevel"))
+        spec = ["--", ":/"]
+        if exclude is not None and exclude.resolve().is_relative_to(top):
+            spec.append(f":(top,exclude){exclude.resolve().relative_to(top).as_posix()}")
+        dirty = git("status", "--porcelain", "--untracked-files=no", *spec)
     except (OSError, subprocess.SubprocessError):
         return None
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=Path(__file__).resolve().parent,
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=False,
-    ).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
+    return head + ("-dirty" if dirty else "")
 
 
 # ---- the run --------------------------------------------------------------------------------
@@ -259,7 +258,7 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
     state = State(out / "state.json")
-    state.data.setdefault("meta", {}).update(machine=machine_info(), commit=git_commit())
+    state.data.setdefault("meta", {}).update(machine=machine_info(), commit=git_commit(out))
     arms = cfg.resolved_arms()
 
     def spec(model: str) -> str:
