@@ -10,9 +10,9 @@ items done / total, tokens per second and time left whichever backend generates.
 Where it goes: stderr by default (stdout stays for a command's results). In a terminal it is a rich
 progress bar; when stderr is a file or a pipe (``> log 2>&1``, CI, ``nohup``) a bar would either
 vanish or fill the log with control codes, so it prints plain timestamped lines instead: one at the
-start, one after a batch when at least ``interval / 6`` seconds have passed since the last line, one
-every ``interval`` seconds while a batch is still running (so a log shows the run is alive during a
-20-minute batch) and one at the end. ``interval`` is 30 s by default; ``PBRLSVR_PROGRESS_INTERVAL``
+start, one after the first batch (the first rate and time left), one after a later batch when at
+least ``interval / 6`` seconds have passed since the last line, one every ``interval`` seconds while a
+batch is still running (so a log shows the run is alive during a 20-minute batch) and one at the end. ``interval`` is 30 s by default; ``PBRLSVR_PROGRESS_INTERVAL``
 changes it.
 """
 
@@ -89,6 +89,7 @@ class GenerationProgress:
         self._call_size = 0
         self._t0 = time.monotonic()
         self._last_line = 0.0
+        self._batch_shown = False  # the first returned batch always gets a line: the first rate
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -239,7 +240,8 @@ class GenerationProgress:
         if self._bar is not None:
             self._refresh_bar()
             return
-        if final or time.monotonic() - self._last_line >= self.interval / 6:
+        if final or not self._batch_shown or time.monotonic() - self._last_line >= self.interval / 6:
+            self._batch_shown = True
             self._line(self.status())
 
     def _heartbeat(self) -> None:
