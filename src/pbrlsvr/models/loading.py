@@ -25,6 +25,8 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,6 +43,23 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def quiet_checkpointing_alias() -> Iterator[None]:
+    """Silence transformers' ``FutureWarning`` for ``gradient_checkpointing_enable/disable`` and
+    ``is_gradient_checkpointing``: TRL 1.16 calls these deprecated aliases around every generation
+    (``trl/models/utils.py``) and PEFT reads one when it loads an adapter, so the same warning
+    would print at every training step and every adapter load. Our own code passes the new name
+    (``activation_checkpointing``, see :func:`pbrlsvr.train.grpo.grpo_args`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message=r"`(is_)?gradient_checkpointing(_enable|_disable)?` is deprecated",
+            category=FutureWarning,
+        )
+        yield
+
 
 ModelKind = Literal["alias", "gguf", "folder", "hub"]
 
@@ -315,10 +334,7 @@ def _load_adapter(
     try:
         from peft import PeftModel
 
-        with warnings.catch_warnings():  # PEFT reads transformers' deprecated alias on load
-            warnings.filterwarnings(
-                "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
-            )
+        with quiet_checkpointing_alias():  # PEFT reads the deprecated alias on load
             model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
     except (OSError, ValueError, KeyError, ImportError) as exc:
         raise ModelLoadError(

@@ -13,9 +13,6 @@ import json
 import logging
 import os
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,21 +131,6 @@ def _drop_steps_after(metrics: Path, step: int) -> None:
     tmp = metrics.with_suffix(".tmp")
     tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
     os.replace(tmp, metrics)
-
-
-@contextmanager
-def _quiet_checkpointing_alias() -> Iterator[None]:
-    """Silence transformers' ``FutureWarning`` for ``gradient_checkpointing_enable/disable`` and
-    ``is_gradient_checkpointing`` during training: TRL 1.16 calls these deprecated aliases around
-    every generation (``trl/models/utils.py``), so the same warning would print at every step. Our
-    own code passes the new name (``activation_checkpointing``, see :func:`grpo_args`)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore",
-            message=r"`(is_)?gradient_checkpointing(_enable|_disable)?` is deprecated",
-            category=FutureWarning,
-        )
-        yield
 
 
 def _plot_curves(metrics: Path, png: Path) -> None:
@@ -361,7 +343,9 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
         )
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    with _quiet_checkpointing_alias():  # TRL's peft set-up reads the alias too
+    from pbrlsvr.models.loading import quiet_checkpointing_alias
+
+    with quiet_checkpointing_alias():  # TRL's peft set-up reads the alias too
         trainer = GRPOTrainer(
             model=model,
             reward_funcs=funcs,
@@ -377,7 +361,7 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
         trainer.remove_callback(default)
     trainer.add_callback(_compact_progress())
     try:
-        with _quiet_checkpointing_alias():
+        with quiet_checkpointing_alias():
             trainer.train(resume_from_checkpoint=resumed_from)
     finally:
         if rollout is not None:
