@@ -106,6 +106,10 @@ class ModelConfig(StrictModel):
 COMPONENTS: tuple[str, ...] = ("semantic", "translation", "answer", "trace", "language", "format")
 """Every component the combined reward knows, in the order reports list them."""
 
+GATED_COMPONENTS: tuple[str, ...] = ("semantic", "translation")
+"""The components the language gate multiplies in the total: similarity to the English reference
+would otherwise pay an answer copied in English. Adapters log and export them gated the same way."""
+
 
 class Weights(StrictModel):
     """Weight of each component in the total (normalised by their sum, so the total is in [0, 1]).

@@ -32,12 +32,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from pbrlsvr.config import GATED_COMPONENTS
 from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult
 
 logger = logging.getLogger(__name__)
-
-GATED = ("semantic", "translation")
-"""Components the reward multiplies by the language gate."""
 
 
 REASONING_KEYS = ("reasoning_content", "thinking", "reasoning")
@@ -91,7 +89,7 @@ def component_metrics(
         return {}
     out = {
         f"rewards/{name}/mean": sum(
-            c[name] * (g if name in GATED else 1.0) for c, g in zip(components, gates, strict=True)
+            c[name] * (g if name in GATED_COMPONENTS else 1.0) for c, g in zip(components, gates, strict=True)
         )
         / n
         for name in components[0]
@@ -191,7 +189,7 @@ class _ComponentReward:
             for name in ("pbrlsvr/gate", "pbrlsvr/no_answer"):
                 if name in metrics:
                     log_metric(name, metrics[name])
-        gated = self.component in GATED
+        gated = self.component in GATED_COMPONENTS
         return [
             None if r is None else r.components[self.component] * (r.gate if gated else 1.0) for r in results
         ]

@@ -20,12 +20,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from pbrlsvr.config import COMPONENTS
+from pbrlsvr.config import COMPONENTS, GATED_COMPONENTS
 
 logger = logging.getLogger("pbrlsvr.verl")
 
-GATED: tuple[str, ...] = ("semantic", "translation")
-"""The components the language gate multiplies (see :mod:`pbrlsvr.rewards.reward`)."""
 
 TERMS: tuple[str, ...] = tuple(f"{c}_term" for c in COMPONENTS)
 VERL_KEYS: tuple[str, ...] = ("score", *COMPONENTS, *TERMS, "gate", "failed")
@@ -40,7 +38,7 @@ def scored(
     """
     raw = {c: float(components.get(c, 0.0)) for c in COMPONENTS}
     keep = 0.0 if zeroed else 1.0
-    terms = {f"{c}_term": keep * raw[c] * (float(gate) if c in GATED else 1.0) for c in COMPONENTS}
+    terms = {f"{c}_term": keep * raw[c] * (float(gate) if c in GATED_COMPONENTS else 1.0) for c in COMPONENTS}
     return {"score": float(reward), **raw, **terms, "gate": float(gate), "failed": 0.0}
 
 

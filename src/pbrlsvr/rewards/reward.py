@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pbrlsvr.config import COMPONENTS, RewardConfig
+from pbrlsvr.config import COMPONENTS, GATED_COMPONENTS, RewardConfig
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.io_checks import find_unencodable
 from pbrlsvr.languages import get_language
@@ -338,7 +338,7 @@ class Reward:
             values = {c: float(comps[c][i]) for c in comps}
             total = 0.0
             for c, w in self.weights.items():
-                v = values[c] * gate[i] if c in ("semantic", "translation") else values[c]
+                v = values[c] * gate[i] if c in GATED_COMPONENTS else values[c]
                 total += w * v
             total /= total_w
             note = None
