@@ -108,8 +108,23 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--plugin",
+            metavar="MODULE|FILE.py",
+            help="Import a plugin that registers reward components, data sources or generation "
+            "backends (repeatable; also PBRLSVR_PLUGINS and the pbrlsvr.plugins entry points).",
+        ),
+    ] = None,
 ) -> None:
     """Pivot-Based RL with Semantically Verifiable Rewards."""
+    from pbrlsvr.registry import PluginError, load_plugins
+
+    try:
+        load_plugins(plugin or [])
+    except PluginError as exc:
+        _fail(str(exc))
 
 
 # --- pivot -----------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ and Unicode line separators inside a JSON string (GSM8K has ``\\u2028``) never s
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from pbrlsvr.data.report import Issues
 from pbrlsvr.errors import DataError, UnknownLanguageError
+from pbrlsvr.hashing import normalize_ws, text_hash
 from pbrlsvr.io_checks import find_unencodable, loads_strict
 from pbrlsvr.languages import normalize_lang
 
@@ -151,14 +151,9 @@ def canonical_number(value: Any) -> str | None:
 # --- ids and text ------------------------------------------------------------------------------
 
 
-def normalize_ws(text: str) -> str:
-    """Collapse every run of whitespace (Unicode line separators included) to one space."""
-    return " ".join(text.split())
-
-
 def stable_hash(text: str, n: int = 12) -> str:
-    """A short hex digest of ``text`` with whitespace normalised: stable across runs and machines."""
-    return hashlib.sha1(normalize_ws(text).encode("utf-8")).hexdigest()[:n]
+    """The id hash of generic rows without an id (sha1, 12 hex: ids written before stay the same)."""
+    return text_hash(text, n, "sha1")
 
 
 class DuplicateGuard:

@@ -24,8 +24,6 @@ fingerprint is an error unless ``force`` is set. ``data.langs`` and ``data.limit
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,17 +31,12 @@ from pydantic import Field, field_validator, model_validator
 
 from pbrlsvr.config import DataConfig, StrictModel, validate_langs
 from pbrlsvr.generation.base import SamplingSettings
+from pbrlsvr.hashing import digest
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 
 Benchmark = Literal["auto", "math", "mmlu-prox", "polymath"]
 Task = Literal["auto", "math", "choice"]
-
-
-def digest(payload: Any, length: int = 16) -> str:
-    """A short, stable hash of a JSON-able payload (sorted keys, UTF-8)."""
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
 
 class EvalPromptConfig(StrictModel):

@@ -26,8 +26,9 @@ from functools import lru_cache
 
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.errors import ConfigError, DataError
-from pbrlsvr.evaluation.config import EvalPromptConfig, digest
+from pbrlsvr.evaluation.config import EvalPromptConfig
 from pbrlsvr.generation.base import Message
+from pbrlsvr.hashing import digest
 from pbrlsvr.languages import LANGUAGES, get_language
 
 PROMPT_VERSION = "eval-prompts-1"

@@ -28,7 +28,7 @@ from typing import Any
 
 from pbrlsvr import __version__
 from pbrlsvr.data.problem import Problem
-from pbrlsvr.evaluation.config import digest
+from pbrlsvr.hashing import digest
 from pbrlsvr.languages import LANGUAGES
 from pbrlsvr.rewards.answer import ExtractedAnswer, answers_match, extract_answer
 

@@ -20,8 +20,6 @@ One YAML serves ``pivot`` and ``pivot export`` (the export finds the same store 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +27,7 @@ from pydantic import Field, field_validator
 
 from pbrlsvr.config import DataConfig, StrictModel
 from pbrlsvr.generation.base import SamplingSettings
+from pbrlsvr.hashing import digest
 
 DEFAULT_TEMPLATE = (
     "Solve the following math problem. Reason step by step, then finish with a last line of the "
@@ -41,11 +40,6 @@ QUESTION_SLOT = "{question}"
 
 Keep = Literal["all", "agree_with_gold", "min_agreement", "both"]
 ExportFormat = Literal["auto", "jsonl", "parquet", "hf"]
-
-
-def _digest(payload: Any) -> str:
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 class PromptConfig(StrictModel):
@@ -73,7 +67,7 @@ class PromptConfig(StrictModel):
 
     def digest(self) -> str:
         """Hash of the system message and template: part of every store key."""
-        return _digest({"system": self.system, "template": self.template})
+        return digest({"system": self.system, "template": self.template})
 
 
 def _default_sampling() -> SamplingSettings:
@@ -82,7 +76,7 @@ def _default_sampling() -> SamplingSettings:
 
 def sampling_digest(settings: SamplingSettings) -> str:
     """Hash of the decoding settings except ``n`` (samples are counted by sample index)."""
-    return _digest(settings.model_dump(mode="json", exclude={"n"}))
+    return digest(settings.model_dump(mode="json", exclude={"n"}))
 
 
 class PivotConfig(StrictModel):

@@ -26,7 +26,6 @@ process being killed; only an operating-system crash or power loss can lose the 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sqlite3
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pbrlsvr.errors import PbrlsvrError
+from pbrlsvr.hashing import text_hash
 
 SCHEMA_VERSION = 1
 """``PRAGMA user_version`` of the files this code writes; a newer file is refused."""
@@ -86,7 +86,7 @@ def question_hash(question: str) -> str:
     A resumed run checks it: the same problem id with a different question (another dataset
     reusing ids) must not silently reuse the old samples.
     """
-    return hashlib.sha256(" ".join(question.split()).encode("utf-8")).hexdigest()[:16]
+    return text_hash(question)
 
 
 @dataclass(frozen=True, order=True)

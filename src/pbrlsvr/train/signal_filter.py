@@ -41,7 +41,6 @@ torch.distributed's barrier timeout; for a large set, fill the file beforehand f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -53,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 from pbrlsvr.config import settings_diff
 from pbrlsvr.errors import DataError
 from pbrlsvr.generation.base import Generator, SamplingSettings
+from pbrlsvr.hashing import digest
 from pbrlsvr.models.progress import Steps
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def filter_settings(cfg: TrainConfig, reward: Reward) -> dict[str, Any]:
 def row_sha(row: dict[str, Any]) -> str:
     """A short hash of what a row's decision depends on: its prompt and its references."""
     data = {k: row.get(k) for k in ("prompt", "lang", "reference", "reference_answer", "gold")}
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    return digest(data)
 
 
 def group_std(values: Sequence[float | None]) -> float:
