@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
-from pbrlsvr.evaluation.compare import compare_table, delta_cell
+from pbrlsvr.evaluation.compare import delta_cell
 from pbrlsvr.evaluation.metrics import METRICS
 from pbrlsvr.evaluation.report import LABELS, pct, write_json, write_text
 from pbrlsvr.generation.progress import format_duration
@@ -207,29 +205,3 @@ def render_demo_markdown(payload: Mapping[str, Any]) -> str:
 
 def _took(seconds: float | None) -> str:
     return "n/a" if seconds is None else format_duration(seconds)
-
-
-def console_tables(payload: Mapping[str, Any]) -> list[Table]:
-    """What the demo prints at the end: before → after per language with paired-bootstrap deltas,
-    and what each step did (computed, resumed or reused) with its time."""
-    s = payload["settings"]
-    langs = ", ".join(s.get("langs", []))
-    title = (
-        f"MGSM {langs} × {s.get('eval_problems')}: {s.get('policy')} before → after "
-        f"{payload['training']['steps']} GRPO steps (%, Δ = after − before, points)"
-    )
-    tables = [compare_table(payload["compare"], title=title, a_name="before", b_name="after")]
-    steps = payload.get("steps") or {}
-    if steps:
-        t = Table(title="steps", title_justify="left")
-        for col in ("step", "this run", "output", "time"):
-            t.add_column(col, justify="right" if col == "time" else "left")
-        for name, st in steps.items():
-            t.add_row(
-                name.replace("_", " "),
-                f"{st['status']} ({st['computed_now']} now)",
-                f"{st['total']} {st['unit']}",
-                _took(st.get("seconds")),
-            )
-        tables.append(t)
-    return tables

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.table import Table
 
 from pbrlsvr.errors import DataError
 from pbrlsvr.evaluation.config import BootstrapConfig
@@ -153,54 +152,22 @@ def _delta_row(va: float, vb: float, d: np.ndarray, confidence: float, alpha: fl
     }
 
 
+def arrow_text(row: Mapping[str, Any]) -> str:
+    """``A → B`` of one metric row, in %."""
+    return f"{pct(row['a'])} → {pct(row['b'])}"
+
+
+def delta_text(row: Mapping[str, Any], sep: str = " ") -> str:
+    """``+d [lo, hi]<sep>p=…`` of one metric row, in points."""
+    lo, hi = row["delta_ci"]
+    return f"{100 * row['delta']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]{sep}p={row['p_value']:.3f}"
+
+
 def delta_cell(row: Mapping[str, Any] | None) -> str:
-    """One metric's ``A → B (delta [interval], p)`` table cell, ``*`` when significant."""
+    """One metric's ``A → B (delta [interval], p)`` Markdown cell, ``*`` when significant."""
     if not row:
         return "n/a"
-    star = " *" if row["significant"] else ""
-    ci = row["delta_ci"]
-    return f"{pct(row['a'])} → {pct(row['b'])} ({row['delta'] * 100:+.1f} [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}], p={row['p_value']:.3f}){star}"
-
-
-def compare_table(
-    result: Mapping[str, Any], *, title: str | None = None, a_name: str = "A", b_name: str = "B"
-) -> Table:
-    """The comparison as a rich table for the console (``eval compare`` and the demo's summary):
-    per language and the non-English average, each metric ``A → B`` and ``Δ [interval] p``.
-    When no delta in the table is different from 0 its caption says so plainly."""
-    table = Table(
-        title=title
-        or f"{b_name} = {result['b']['model']} vs {a_name} = {result['a']['model']} (%, Δ = B − A, points)"
-    )
-    table.add_column("lang")
-    table.add_column("n", justify="right")
-    for m in METRICS:
-        table.add_column(f"{LABELS[m]} {a_name} → {b_name}", justify="right")
-        table.add_column(f"Δ {LABELS[m]} [CI] p", justify="right")
-    rows = list(result["languages"].items())
-    if result.get("macro"):
-        rows.append(("avg (non-en)", {**result["macro"], "n": ""}))
-    deltas = []
-    for name, row in rows:
-        cells = [name, str(row["n"])]
-        for m in METRICS:
-            r = row.get(m)
-            if not r:
-                cells += ["n/a", "n/a"]
-                continue
-            deltas.append(r["delta"])
-            star = "*" if r["significant"] else ""
-            lo, hi = r["delta_ci"]
-            cells.append(f"{100 * r['a']:.1f} → {100 * r['b']:.1f}")
-            cells.append(
-                f"{100 * r['delta']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}] p={r['p_value']:.3f}{star}"
-            )
-        table.add_row(*cells)
-    if deltas and all(abs(d) < 1e-12 for d in deltas):
-        table.caption = f"no change: every {a_name} → {b_name} delta is 0"
-    else:
-        table.caption = f"* = significant at α = {result.get('alpha')}"
-    return table
+    return f"{arrow_text(row)} ({delta_text(row, ', ')})" + (" *" if row["significant"] else "")
 
 
 def render_compare_markdown(result: Mapping[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 :func:`pivot_generate`, :func:`pivot_import` and :func:`pivot_export` do the work of
 ``pbrlsvr pivot``, ``pbrlsvr pivot import`` and ``pbrlsvr pivot export`` and return a
-:class:`PivotOutcome`; :func:`render_outcome` prints its summary. The CLI only parses flags.
+:class:`PivotOutcome`; ``pbrlsvr.cli.render.pivot_outcome`` prints its summary.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from pbrlsvr.config import dump_config
 from pbrlsvr.data import DataWarning, RowIssue, load_problems_with_report
@@ -246,102 +245,10 @@ def pivot_import(cfg: PivotImportCommandConfig) -> PivotOutcome:
 # --- the summary -----------------------------------------------------------------------------
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
-def _few(items: list[str], n: int = 5) -> str:
-    return ", ".join(items[:n]) + (f" … (+{len(items) - n})" if len(items) > n else "")
-
-
-def render_outcome(outcome: PivotOutcome, console: Console, err_console: Console | None = None) -> None:
-    """Print the summary: malformed rows, generation or import, accuracy, agreement, the export."""
-    err = err_console or console
-    for issue in outcome.issues[:50]:
-        err.print(f"[yellow]skipped malformed row[/] {issue}", highlight=False)
-    if len(outcome.issues) > 50:
-        err.print(f"... and {len(outcome.issues) - 50} more malformed rows", highlight=False)
-    sel = outcome.selection
-    table = Table(title=f"pivot {sel.key}", show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    table.add_row("problems (unique ids)", str(len(sel.references)))
-    table.add_row("problem rows (id, lang)", str(sel.rows))
-    if sel.no_english:
-        table.add_row("rows without an English question (skipped)", str(len(sel.no_english)))
-    run = outcome.run
-    if run is not None:
-        table.add_row("samples expected", str(run.expected))
-        table.add_row("already in the store", str(run.present_before))
-        if run.deleted:
-            table.add_row("deleted (--force)", str(run.deleted))
-        table.add_row("generated now", str(run.generated))
-        if run.duplicates or run.skipped:
-            table.add_row("written meanwhile by another process", str(run.duplicates + run.skipped))
-        table.add_row("failed generations (retried next run)", str(len(run.failures)))
-        if run.generation_seconds > 0:
-            table.add_row("generation time", f"{run.generation_seconds:.1f} s")
-            table.add_row("tokens per second", f"{run.tokens_per_second:.1f}")
-            table.add_row("store time / generation time", _pct(run.store_share))
-    imp = outcome.imported
-    if imp is not None:
-        table.add_row("solutions file", str(imp.file))
-        table.add_row("matched by English question", f"{imp.matched} of {imp.problems}")
-        table.add_row("imported now / already stored", f"{imp.inserted} / {imp.already}")
-    table.add_row("samples voted", str(sel.samples))
-    if sel.generation_seconds > 0:
-        rate = sel.completion_tokens / sel.generation_seconds
-        table.add_row(
-            "their generation time (every run)", f"{sel.generation_seconds:.1f} s, {rate:.1f} tokens/s"
-        )
-    cut = sum(r.vote.truncated for r in sel.references)
-    if cut:
-        table.add_row("samples cut at max_new_tokens (not voting; keep_truncated)", str(cut))
-    judged = [r for r in sel.with_gold if r.vote.n_samples > 0]
-    table.add_row(
-        "pivot accuracy vs gold (voted)",
-        f"{_pct(sel.accuracy)} ({sum(bool(r.correct) for r in judged)}/{len(judged)})" if judged else "n/a",
-    )
-    table.add_row("sample accuracy vs gold", _pct(outcome.sample_accuracy))
-    table.add_row("kept references", str(len(sel.kept())))
-    for reason, n in sel.dropped().items():
-        table.add_row(f"dropped: {reason}", str(n))
-    if outcome.output is not None:
-        table.add_row("exported rows", f"{outcome.exported_rows} → {outcome.output} ({outcome.format})")
-    console.print(table)
-    hist = sel.agreement_histogram()
-    if hist:
-        width = max(hist.values())
-        agree = Table(title="agreement (winning votes / samples)", title_justify="left")
-        agree.add_column("agreement")
-        agree.add_column("problems", justify="right")
-        agree.add_column("")
-        for label, n in hist.items():
-            agree.add_row(label, str(n), "█" * max(1, round(30 * n / width)))
-        console.print(agree)
-    if run is not None and run.failures:
-        shown = _few([f"{f.problem_id}#{f.index}: {f.error}" for f in run.failures], 3)
-        err.print(
-            f"[red]{len(run.failures)} generation(s) failed[/] (rerun to retry): {shown}", highlight=False
-        )
-    if run is not None and run.conflicts:
-        err.print(
-            f"[yellow]ids with different English questions across languages[/] (the first was used): "
-            f"{_few(run.conflicts)}",
-            highlight=False,
-        )
-    if imp is not None and imp.unmatched:
-        err.print(
-            f"[yellow]{len(imp.unmatched)} problem(s) not in the solutions file[/]: {_few(imp.unmatched)}",
-            highlight=False,
-        )
-
-
 __all__ = [
     "PivotOutcome",
     "load_with_issues",
     "pivot_export",
     "pivot_generate",
     "pivot_import",
-    "render_outcome",
 ]
