@@ -32,8 +32,7 @@ def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
 def _plugin(tmp_path: Path, name: str, shape: str) -> Path:
     path = tmp_path / f"{name}.py"
     path.write_text(
-        "from tests.test_registry import SHAPES\n"
-        f"SHAPES.register({shape!r}, lambda x: x * 2)\n",
+        f"from tests.test_registry import SHAPES\nSHAPES.register({shape!r}, lambda x: x * 2)\n",
         encoding="utf-8",
     )
     return path
@@ -70,10 +69,14 @@ def test_a_taken_name_is_refused_unless_replaced_and_the_same_object_is_a_no_op(
         SHAPES.register("  ", abs)
 
 
-def test_a_plugin_file_registers_once_and_a_broken_one_names_itself(tmp_path: Path, fresh_plugins: None) -> None:
+def test_a_plugin_file_registers_once_and_a_broken_one_names_itself(
+    tmp_path: Path, fresh_plugins: None
+) -> None:
     path = _plugin(tmp_path, "shapes_plugin", "hexagon")
     load_plugin(str(path))
-    load_plugin(str(path))  # idempotent: the module is not executed twice (it would raise "already registered")
+    load_plugin(
+        str(path)
+    )  # idempotent: the module is not executed twice (it would raise "already registered")
     assert SHAPES.get("hexagon")(4) == 8
     bad = tmp_path / "broken.py"
     bad.write_text("raise RuntimeError('boom')\n", encoding="utf-8")
@@ -109,7 +112,9 @@ def test_an_installed_entry_point_is_loaded_at_the_first_lookup(
         sys.modules.pop("ep_shapes", None)
 
 
-def test_cli_plugin_option_imports_the_plugin_and_a_bad_one_exits_2(tmp_path: Path, fresh_plugins: None) -> None:
+def test_cli_plugin_option_imports_the_plugin_and_a_bad_one_exits_2(
+    tmp_path: Path, fresh_plugins: None
+) -> None:
     path = _plugin(tmp_path, "cli_plugin", "heptagon")
     result = runner.invoke(app, ["--plugin", str(path), "models", "list"])
     assert result.exit_code == 0, result.output

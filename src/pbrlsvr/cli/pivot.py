@@ -84,7 +84,9 @@ def _config(config_type: type[Any], shared: dict[str, Any], **flags: Any) -> Any
     from pbrlsvr.io_checks import check_output
 
     given = {k: v for k, v in {**shared, **flags}.items() if k not in ("config", "set_")}
-    cfg = command_config(config_type, shared["config"], shared["set_"], {FLAG_KEYS[k]: v for k, v in given.items()})
+    cfg = command_config(
+        config_type, shared["config"], shared["set_"], {FLAG_KEYS[k]: v for k, v in given.items()}
+    )
     if cfg.output is not None:
         solutions = getattr(getattr(cfg, "solutions", None), "path", None)
         check_output(cfg.output, [cfg.data.source, cfg.store, solutions], folder_ok=True)
