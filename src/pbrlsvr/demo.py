@@ -25,11 +25,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from pbrlsvr.config import StrictModel, load_config, validate_langs
+from pbrlsvr.config import DataConfig, StrictModel, validate_langs
 from pbrlsvr.errors import DataError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from pbrlsvr.evaluation.config import EvalConfig
+    from pbrlsvr.pivot.config import PivotCommandConfig
+    from pbrlsvr.train.config import TrainConfig
 
 
 class DemoConfig(StrictModel):
@@ -80,11 +84,8 @@ def run_demo(
     """
     from pbrlsvr.demo_report import build_demo_report, step_record, training_seconds
     from pbrlsvr.evaluation.compare import compare_runs, render_compare_markdown
-    from pbrlsvr.evaluation.config import EvalConfig
     from pbrlsvr.evaluation.runner import evaluate
     from pbrlsvr.pivot.commands import pivot_generate
-    from pbrlsvr.pivot.config import PivotCommandConfig
-    from pbrlsvr.train.config import TrainConfig
     from pbrlsvr.train.grpo import train
 
     out = cfg.output
@@ -99,20 +100,7 @@ def run_demo(
     refs = out / "references.jsonl"
 
     log(f"[1/5] pivot: {cfg.pivot} writes English references for {cfg.train_problems} MSVAMP problems")
-    pivot_cfg = load_config(
-        PivotCommandConfig,
-        overrides={
-            "data": {"source": "msvamp", "langs": cfg.langs, "limit": cfg.train_problems},
-            "store": str(out / "references.sqlite"),
-            "output": str(refs),
-            "keep": cfg.keep,
-            "keep_truncated": cfg.keep_truncated,
-            "pivot.model": spec(cfg.pivot),
-            "pivot.samples": cfg.pivot_samples,
-            "pivot.sampling.max_new_tokens": cfg.max_new_tokens,
-            "pivot.sampling.temperature": 0.7 if cfg.pivot_samples > 1 else 0.0,
-        },
-    )
+    pivot_cfg = pivot_config(cfg, spec(cfg.pivot))
     outcome = pivot_generate(pivot_cfg, progress_console=console)
     n_refs = (
         sum(1 for line in refs.read_text(encoding="utf-8").splitlines() if line.strip())
@@ -152,16 +140,7 @@ def run_demo(
     def run_eval(model: str, name: str) -> dict[str, Any]:
         from pbrlsvr.generation.progress import GenerationProgress
 
-        ecfg = load_config(
-            EvalConfig,
-            overrides={
-                "model": spec(model),
-                "data": {"source": "mgsm", "langs": cfg.langs, "limit": cfg.eval_problems},
-                "output": str(out / name),
-                "sampling": {"max_new_tokens": cfg.max_new_tokens},
-                "prompt": {"style": "train"},
-            },
-        )
+        ecfg = eval_config(cfg, spec(model), out / name)
         with GenerationProgress(name.replace("_", " "), console, enabled=console is not None) as live:
             result = evaluate(ecfg, live=live)
         work[name] = result.generated
@@ -182,23 +161,7 @@ def run_demo(
         log("[3/5] train: already finished, skipped")
     else:
         log(f"[3/5] train: {cfg.steps} GRPO steps (LoRA) on the PB-RLSVR reward")
-        tcfg = load_config(
-            TrainConfig,
-            overrides={
-                "data": str(refs),
-                "model.name": cfg.policy,
-                "output_dir": str(out / "train"),
-                "max_steps": cfg.steps,
-                "num_generations": 4,
-                "per_device_train_batch_size": 4,
-                "max_completion_length": cfg.train_completion_tokens,
-                "learning_rate": 5e-5,
-                "save_steps": max(1, cfg.steps // 2),
-                "reward.langs": cfg.langs,
-                "rollout.engine": "ct2" if engine else "trl",
-                "resume": (out / "train").is_dir(),
-            },
-        )
+        tcfg = train_config(cfg, refs, engine)
         res = train(tcfg)
         work["train_steps"] = res.steps - _checkpoint_step(res.resumed_from)
     steps["train"] = step_record(
@@ -246,6 +209,65 @@ def run_demo(
         json.dumps(summary, indent=2, ensure_ascii=False, default=str), encoding="utf-8"
     )
     return summary
+
+
+# The three steps' configs, typed (a renamed field is a type error here, not a silent no-op).
+
+
+def pivot_config(cfg: DemoConfig, model: str) -> PivotCommandConfig:
+    """The pivot step: references for ``train_problems`` MSVAMP problems per language."""
+    from pbrlsvr.generation.base import SamplingSettings
+    from pbrlsvr.pivot.config import PivotCommandConfig, PivotConfig
+
+    return PivotCommandConfig(
+        data=DataConfig(source="msvamp", langs=cfg.langs, limit=cfg.train_problems),
+        store=cfg.output / "references.sqlite",
+        output=cfg.output / "references.jsonl",
+        keep=cfg.keep,
+        keep_truncated=cfg.keep_truncated,
+        pivot=PivotConfig(
+            model=model,
+            samples=cfg.pivot_samples,
+            sampling=SamplingSettings(
+                max_new_tokens=cfg.max_new_tokens, temperature=0.7 if cfg.pivot_samples > 1 else 0.0
+            ),
+        ),
+    )
+
+
+def eval_config(cfg: DemoConfig, model: str, output: Path) -> EvalConfig:
+    """An evaluation step: MGSM, ``eval_problems`` per language, with the training prompt."""
+    from pbrlsvr.evaluation.config import EvalConfig, EvalPromptConfig
+    from pbrlsvr.generation.base import SamplingSettings
+
+    return EvalConfig(
+        model=model,
+        data=DataConfig(source="mgsm", langs=cfg.langs, limit=cfg.eval_problems),
+        output=output,
+        sampling=SamplingSettings(max_new_tokens=cfg.max_new_tokens),
+        prompt=EvalPromptConfig(style="train"),
+    )
+
+
+def train_config(cfg: DemoConfig, references: Path, engine: bool) -> TrainConfig:
+    """The training step: ``steps`` GRPO steps with LoRA on the PB-RLSVR reward."""
+    from pbrlsvr.config import ModelConfig, RewardConfig
+    from pbrlsvr.train.config import RolloutSettings, TrainConfig
+
+    return TrainConfig(
+        data=references,
+        model=ModelConfig(name=cfg.policy),
+        output_dir=cfg.output / "train",
+        max_steps=cfg.steps,
+        num_generations=4,
+        per_device_train_batch_size=4,
+        max_completion_length=cfg.train_completion_tokens,
+        learning_rate=5e-5,
+        save_steps=max(1, cfg.steps // 2),
+        reward=RewardConfig(langs=cfg.langs),
+        rollout=RolloutSettings(engine="ct2" if engine else "trl"),
+        resume=(cfg.output / "train").is_dir(),
+    )
 
 
 def _engine(choice: str) -> bool:
