@@ -36,7 +36,6 @@ LimitOpt = Annotated[int | None, typer.Option(help="First N problems per languag
 DataOpt = Annotated[
     str | None, typer.Option("--data", "--source", help="Built-in name, file, folder or HF id.")
 ]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the results.")]
 
 
 def hide_flag_metavars() -> None:
