@@ -12,7 +12,7 @@ from pbrlsvr.data.problem import Problem
 from pbrlsvr.errors import ConfigError, DataError
 from pbrlsvr.evaluation.benchmarks import detect_reader, load_benchmark
 from pbrlsvr.evaluation.config import EvalConfig, EvalPromptConfig
-from pbrlsvr.evaluation.prompts import NATIVE, build_conversation, instruction, template_hash
+from pbrlsvr.evaluation.prompts import build_conversation, instruction, native_prompt, template_hash
 from pbrlsvr.evaluation.scoring import Scorer, extract_choice
 from pbrlsvr.languages import LANGUAGES
 from pbrlsvr.rewards.answer import extract_final_answer
@@ -42,7 +42,7 @@ def test_letter_extraction(text: str, lang: str, letter: str | None) -> None:
 @pytest.mark.parametrize("lang", sorted(LANGUAGES))
 def test_every_language_template_ends_with_a_phrase_the_extractor_reads(lang: str) -> None:
     """What the prompt asks the model to write is what the reward's extractor reads."""
-    p = NATIVE[lang]
+    p = native_prompt(lang)
     assert extract_final_answer(f"... {p.phrase} 42.", lang) == "42"
     assert extract_final_answer(f"... {p.phrase} (C).", lang) == "C"
     assert extract_choice(f"... {p.phrase} (C)", lang) == "C"
