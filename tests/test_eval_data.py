@@ -215,3 +215,25 @@ def test_generic_jsonl_with_column_mapping_and_gold_checks(tmp_path: Path) -> No
         load_benchmark(EvalConfig(data={"source": str(nogold)}))
     with pytest.raises(DataError, match="no problems in language"):
         load_benchmark(EvalConfig(data={"source": "mgsm", "langs": ["ar"]}))
+
+
+def test_exemplar_texts_are_the_ones_the_stored_figures_were_made_with() -> None:
+    """Few-shot turns, the encoders' calibration pairs and the fidelity cases all come from
+    data.mgsm's one exemplar reader; pinned to the texts they were built from before."""
+    from pbrlsvr.hashing import digest
+    from pbrlsvr.languages import MGSM_LANGS
+    from pbrlsvr.rewards.fidelity import build_cases
+    from pbrlsvr.rewards.semantic import exemplar_pairs
+
+    def ask(lang: str) -> Problem:
+        return Problem("x", lang, "What is 2+2?", None, "4", "t", meta={"options": ["1", "2", "4"]})
+
+    turns: dict[str, Any] = {}
+    for lang in MGSM_LANGS:
+        turns[f"{lang}/shots8"] = build_conversation(ask(lang), "math", EvalPromptConfig(), shots=8)
+        turns[f"{lang}/shots8/train"] = build_conversation(
+            ask(lang), "math", EvalPromptConfig(style="train"), shots=3
+        )
+    assert digest(turns) == "f4f7e365923593cc"
+    assert digest(exemplar_pairs()) == "65420ff4d3458fff"
+    assert digest([case.__dict__ for case in build_cases()]) == "88aed51ac2884860"
