@@ -74,9 +74,8 @@ def test_normalize_langs_dedupes_and_keeps_order() -> None:
     assert normalize_langs("sw,bn,swh_Latn,,en") == ["sw", "bn", "en"]
 
 
-# Stored evaluation fingerprints and the training prompts depend on these values: they were
-# computed before the language table held the phrases and templates, and must never move for the
-# shipped languages (a change here invalidates every stored eval run).
+# Stored evaluation runs carry these fingerprints, and trained policies were trained on these
+# prompts: for the shipped languages they must never move (a change invalidates every stored run).
 PINNED_TEMPLATE_HASHES = {
     ("native", 0): "c4c556b0a3238d64",
     ("native", 2): "0e332775dd21f446",

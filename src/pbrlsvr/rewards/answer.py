@@ -73,8 +73,8 @@ MSVAMP). A longer digit string at the end is a degenerate generation, not an ans
 MAX_EXPRESSION_CHARS = 300
 """Longer answers are not sent to math-verify (bounds sympy's work where no timeout can run)."""
 
-# The order extractor_version has always hashed the step headers in (it feeds stored evaluation
-# fingerprints); headers of languages not listed follow, by code.
+# The order in which extractor_version hashes the shipped languages' step headers: the hash is in
+# every stored evaluation fingerprint, so the order is fixed; a language not listed follows, by code.
 _HEADER_ORDER = ("en", "de", "es", "fr", "ru", "sw", "bn", "te", "th", "ja", "zh")
 
 
