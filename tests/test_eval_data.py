@@ -12,7 +12,7 @@ from pbrlsvr.data.problem import Problem
 from pbrlsvr.errors import ConfigError, DataError
 from pbrlsvr.evaluation.benchmarks import detect_reader, load_benchmark
 from pbrlsvr.evaluation.config import EvalConfig, EvalPromptConfig
-from pbrlsvr.evaluation.prompts import NATIVE, build_conversation, instruction, template_hash
+from pbrlsvr.evaluation.prompts import build_conversation, instruction, native_prompt, template_hash
 from pbrlsvr.evaluation.scoring import Scorer, extract_choice
 from pbrlsvr.languages import LANGUAGES
 from pbrlsvr.rewards.answer import extract_final_answer
@@ -42,7 +42,7 @@ def test_letter_extraction(text: str, lang: str, letter: str | None) -> None:
 @pytest.mark.parametrize("lang", sorted(LANGUAGES))
 def test_every_language_template_ends_with_a_phrase_the_extractor_reads(lang: str) -> None:
     """What the prompt asks the model to write is what the reward's extractor reads."""
-    p = NATIVE[lang]
+    p = native_prompt(lang)
     assert extract_final_answer(f"... {p.phrase} 42.", lang) == "42"
     assert extract_final_answer(f"... {p.phrase} (C).", lang) == "C"
     assert extract_choice(f"... {p.phrase} (C)", lang) == "C"
@@ -215,3 +215,25 @@ def test_generic_jsonl_with_column_mapping_and_gold_checks(tmp_path: Path) -> No
         load_benchmark(EvalConfig(data={"source": str(nogold)}))
     with pytest.raises(DataError, match="no problems in language"):
         load_benchmark(EvalConfig(data={"source": "mgsm", "langs": ["ar"]}))
+
+
+def test_exemplar_texts_are_the_ones_the_stored_figures_were_made_with() -> None:
+    """Few-shot turns, the encoders' calibration pairs and the fidelity cases all come from
+    data.mgsm's one exemplar reader; pinned to the texts they were built from before."""
+    from pbrlsvr.hashing import digest
+    from pbrlsvr.languages import MGSM_LANGS
+    from pbrlsvr.rewards.fidelity import build_cases
+    from pbrlsvr.rewards.semantic import exemplar_pairs
+
+    def ask(lang: str) -> Problem:
+        return Problem("x", lang, "What is 2+2?", None, "4", "t", meta={"options": ["1", "2", "4"]})
+
+    turns: dict[str, Any] = {}
+    for lang in MGSM_LANGS:
+        turns[f"{lang}/shots8"] = build_conversation(ask(lang), "math", EvalPromptConfig(), shots=8)
+        turns[f"{lang}/shots8/train"] = build_conversation(
+            ask(lang), "math", EvalPromptConfig(style="train"), shots=3
+        )
+    assert digest(turns) == "f4f7e365923593cc"
+    assert digest(exemplar_pairs()) == "65420ff4d3458fff"
+    assert digest([case.__dict__ for case in build_cases()]) == "88aed51ac2884860"

@@ -7,7 +7,9 @@
   GSM8K worked solution whose question equals the English MGSM question (``solution_en``, and
   ``meta["gsm8k_id"]``). Without a path: the packaged copy.
 * :func:`load_mgsm_exemplars`: MGSM's 8 few-shot exemplars × 11 languages (``exemplars.jsonl``),
-  ids ``mgsm-ex-<n>``, the localised step-by-step solution in ``meta["solution"]``.
+  ids ``mgsm-ex-<n>``, the localised step-by-step solution in ``meta["solution"]``: the one reader
+  of the exemplars (few-shot prompts, the encoders' calibration, the reward fidelity cases) and
+  the one place their ``Question:`` / ``Step-by-Step Answer:`` labels are stripped.
 * :func:`load_mgsm_hf`: the Hub copy ``juletxara/mgsm`` (one configuration per language); needs
   the network or the HF cache.
 """
@@ -203,6 +205,13 @@ def _strip_label(text: str, label: str | None) -> str:
         return text
     m = _LABEL.match(text)
     return text[m.end() :] if m else text
+
+
+def mgsm_exemplar_records(path: str | Path | None = None) -> list[dict[str, Any]]:
+    """The exemplar file's records as written (default: the packaged copy), for fingerprints of
+    what few-shot prompts are built from; :func:`load_mgsm_exemplars` gives them as problems."""
+    file = Path(path).expanduser() if path is not None else mgsm_dir() / "exemplars.jsonl"
+    return [rec for _, rec in iter_jsonl(file, Issues("raise"))]
 
 
 def load_mgsm_exemplars(

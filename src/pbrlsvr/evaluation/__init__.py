@@ -26,7 +26,7 @@ from pbrlsvr.evaluation.config import (
     EvalPromptConfig,
 )
 from pbrlsvr.evaluation.metrics import METRICS, bootstrap_binary, bootstrap_p_value, paired_delta, summarize
-from pbrlsvr.evaluation.prompts import NATIVE, build_conversation, template_hash
+from pbrlsvr.evaluation.prompts import build_conversation, native_prompt, template_hash
 from pbrlsvr.evaluation.report import load_report, render_markdown
 from pbrlsvr.evaluation.runner import EvalResult, build_report, evaluate
 from pbrlsvr.evaluation.scoring import Scorer, extract_choice, extractor_version
@@ -34,7 +34,6 @@ from pbrlsvr.evaluation.store import PredictionStore, read_predictions
 
 __all__ = [
     "METRICS",
-    "NATIVE",
     "Benchmark",
     "BootstrapConfig",
     "CompareConfig",
@@ -55,6 +54,7 @@ __all__ = [
     "load_benchmark",
     "load_report",
     "mmlu_prox_problem",
+    "native_prompt",
     "paired_delta",
     "polymath_problem",
     "read_predictions",

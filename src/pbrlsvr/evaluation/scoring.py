@@ -44,12 +44,8 @@ def extractor_version() -> str:
     """``eval-extract-1/pbrlsvr-0.1.0/answer-<hash of the phrase tables>``."""
     from pbrlsvr.rewards import answer as answer_module
 
-    tables = [
-        answer_module.ANSWER_PHRASES,
-        answer_module.STEP_HEADERS,
-        answer_module.TAIL_CHARS,
-        answer_module.MAX_BOXED_TRIES,
-    ]
+    phrases, headers = answer_module.extraction_tables()
+    tables = [phrases, headers, answer_module.TAIL_CHARS, answer_module.MAX_BOXED_TRIES]
     return f"{EVAL_EXTRACT_VERSION}/pbrlsvr-{__version__}/answer-{digest(tables, 10)}"
 
 

@@ -3,12 +3,12 @@ r"""The answer and format components: extract the final answer and compare it wi
 Extraction (:func:`extract_final_answer`) takes, in this order:
 
 1. the last ``\boxed{…}`` / ``\fbox{…}`` (nested braces allowed);
-2. the last final-answer phrase of the response's language or English (:data:`ANSWER_PHRASES`:
-   ``The answer is``, ``Answer:``, ``#### N``, a line starting ``A: N``, ``Die Antwort lautet``,
+2. the last final-answer phrase of the response's language or English (the language's
+   ``answer_phrases`` in :mod:`pbrlsvr.languages`: ``The answer is``, ``Answer:``, ``#### N``, a line starting ``A: N``, ``Die Antwort lautet``,
    ``La respuesta es``, ``La réponse est``, ``Ответ:``, ``Jibu ni``, ``উত্তর হল``, ``సమాధానం``,
-   ``คำตอบคือ``, ``答えは``, ``答案是``, … for every language of :mod:`pbrlsvr.languages`),
-   followed by a number, a LaTeX expression or a multiple-choice letter ``A``–``J``; the
-   step-by-step headers of the MGSM prompts (``Step-by-Step Answer:``, ``ধাপে ধাপে উত্তর:``,
+   ``คำตอบคือ``, ``答えは``, ``答案是``, …), followed by a number, a LaTeX expression or a
+   multiple-choice letter ``A``–``J``; the step-by-step headers of the MGSM prompts (every
+   language's ``step_headers``: ``Step-by-Step Answer:``, ``ধাপে ধাপে উত্তর:``,
    ``ステップごとの答え：``, …) are not final-answer phrases;
 3. the last number in the response.
 
@@ -46,7 +46,7 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 
-from pbrlsvr.languages import LANGUAGES, get_language
+from pbrlsvr.languages import LANGUAGES, builtin_languages, get_language, table_version
 from pbrlsvr.rewards.numbers import (
     NumberSpan,
     find_numbers,
@@ -73,100 +73,25 @@ MSVAMP). A longer digit string at the end is a degenerate generation, not an ans
 MAX_EXPRESSION_CHARS = 300
 """Longer answers are not sent to math-verify (bounds sympy's work where no timeout can run)."""
 
-# Final-answer phrases per language. Plain strings: a space matches any whitespace, a trailing ':'
-# means "followed by a colon (ASCII or full-width, optionally after ** of Markdown bold)", a
-# trailing '-' means "followed by a colon or a dash (Russian 'Ответ — 11')". Matching ignores case.
-# A phrase in a script written with spaces must start and end at word boundaries.
-ANSWER_PHRASES: dict[str, tuple[str, ...]] = {
-    "af": ("die finale antwoord is", "die antwoord is", "antwoord:"),
-    "ar": ("الإجابة النهائية هي", "الإجابة هي", "الجواب هو", "الإجابة:", "الجواب:"),
-    "bn": ("চূড়ান্ত উত্তর হল", "উত্তরটি হল", "উত্তর হলো", "উত্তর হল", "উত্তর হবে", "উত্তর:"),
-    "cs": ("konečná odpověď je", "odpověď je", "odpověď zní", "odpověď:", "výsledek je"),
-    "de": (
-        "die endgültige antwort lautet",
-        "die endgültige antwort ist",
-        "die antwort lautet",
-        "die antwort ist",
-        "antwort:",
-        "das ergebnis ist",
-        "ergebnis:",
-    ),
-    "en": (
-        "the final answer is",
-        "the correct answer is",
-        "the answer is",
-        "final answer:",
-        "answer:",
-        "####",
-    ),
-    "es": (
-        "la respuesta final es",
-        "la respuesta correcta es",
-        "la respuesta es",
-        "respuesta final:",
-        "respuesta:",
-        "el resultado es",
-    ),
-    "fa": ("پاسخ نهایی", "پاسخ برابر است با", "پاسخ:", "جواب:"),
-    "fr": (
-        "la réponse finale est",
-        "la bonne réponse est",
-        "la réponse est",
-        "réponse finale:",
-        "réponse:",
-        "le résultat est",
-    ),
-    "he": ("התשובה הסופית היא", "התשובה היא", "תשובה:"),
-    "hi": ("अंतिम उत्तर है", "उत्तर है", "उत्तर होगा", "उत्तर:"),
-    "hu": ("a végső válasz", "a válasz:", "a válasz", "válasz:", "az eredmény"),
-    "id": ("jawaban akhirnya adalah", "jawabannya adalah", "jawaban:", "jawabannya"),
-    "it": ("la risposta finale è", "la risposta è", "risposta:", "il risultato è"),
-    "ja": ("最終的な答えは", "答えは", "正解は", "答え:"),
-    "ko": ("최종 답은", "정답은", "답은", "정답:", "답:"),
-    "mr": ("अंतिम उत्तर आहे", "उत्तर आहे", "उत्तर:"),
-    "ms": ("jawapan akhir ialah", "jawapannya ialah", "jawapannya adalah", "jawapan:"),
-    "ne": ("अन्तिम उत्तर", "उत्तर हो", "उत्तर:"),
-    "nl": ("het uiteindelijke antwoord is", "het antwoord is", "antwoord:"),
-    "pl": ("ostateczna odpowiedź to", "odpowiedź to", "odpowiedź brzmi", "odpowiedź:"),
-    "pt": ("a resposta final é", "a resposta é", "resposta final:", "resposta:", "o resultado é"),
-    "ru": (
-        "окончательный ответ",
-        "ответ равен",
-        "ответ будет",
-        "ответ составляет",
-        "ответ-",
-    ),
-    "sr": ("коначан одговор је", "одговор је", "одговор:", "odgovor je", "odgovor:"),
-    "sw": ("jibu la mwisho ni", "jibu sahihi ni", "jibu ni", "jibu:", "jawabu ni"),
-    "ta": ("இறுதி விடை", "விடை:", "பதில்:", "விடை", "பதில்"),
-    "te": ("తుది సమాధానం", "సమాధానం:", "సమాధానం", "జవాబు:", "జవాబు"),
-    "th": ("คำตอบสุดท้ายคือ", "คำตอบคือ", "คำตอบ:", "ตอบ:"),
-    "tr": ("nihai cevap", "cevap:", "yanıt:", "cevap", "yanıt"),
-    "uk": ("остаточна відповідь", "відповідь дорівнює", "відповідь-"),
-    "ur": ("حتمی جواب", "جواب ہے", "جواب:"),
-    "vi": ("đáp án cuối cùng là", "đáp án là", "câu trả lời là", "đáp án:", "đáp số:", "đáp số là"),
-    "wo": ("tontu bi mooy", "tontu bi", "tontu:"),
-    "yo": ("ìdáhùn ni", "idahun ni", "ìdáhùn:", "idahun:"),
-    "zh": ("最终答案是", "最终答案为", "答案是", "答案为", "答案:", "(?<!解)答:"),
-    "zu": ("impendulo yokugcina ithi", "impendulo ithi", "impendulo ngu", "impendulo:"),
-}
-"""Final-answer phrases of every supported language (see the module docstring for the syntax)."""
+# The order in which extractor_version hashes the shipped languages' step headers: the hash is in
+# every stored evaluation fingerprint, so the order is fixed; a language not listed follows, by code.
+_HEADER_ORDER = ("en", "de", "es", "fr", "ru", "sw", "bn", "te", "th", "ja", "zh")
 
-# The step-by-step headers that open an answer in the MGSM few-shot prompts (and their common
-# variants): they contain an "answer" word but introduce the reasoning, not the final answer.
-STEP_HEADERS: tuple[str, ...] = (
-    r"step[- ]by[- ]step (?:answer|solution)\s*:",
-    r"schritt-für-schritt-antwort\s*:",
-    r"respuesta paso a paso\s*:",
-    r"réponse étape par étape\s*:",
-    r"пошаговое решение\s*:",
-    r"jibu la hatua kwa hatua\s*:",
-    r"ধাপে ধাপে উত্তর\s*:",
-    r"దశలవారీగా సమాధానం\s*:",
-    r"คำตอบทีละขั้นตอน\s*:",
-    r"ステップごとの答え\s*[:：]",
-    r"逐步解答\s*[:：]",
-)
+
+def extraction_tables() -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """The shipped languages' final-answer phrases (code → phrases) and step-by-step headers.
+
+    What :func:`pbrlsvr.evaluation.scoring.extractor_version` fingerprints: a plugin's language
+    extends extraction without changing the fingerprint of runs that do not use it.
+    """
+    languages = {lang.code: lang for lang in builtin_languages()}
+    phrases = {code: lang.answer_phrases for code, lang in languages.items()}
+    order = sorted(
+        languages, key=lambda c: (_HEADER_ORDER.index(c) if c in _HEADER_ORDER else len(_HEADER_ORDER), c)
+    )
+    headers = tuple(h for code in order for h in languages[code].step_headers)
+    return phrases, headers
+
 
 _LETTERS = "ABCDEFGHIJ"
 
@@ -213,11 +138,13 @@ def _phrase_key(phrase: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def _phrase_keys(lang: str | None) -> tuple[tuple[str, str], ...]:
+def _phrase_keys(lang: str | None, version: int) -> tuple[tuple[str, str], ...]:
+    """(key word, phrase) of ``lang``'s and English's phrases, or every language's for ``None``
+    (``version``: :func:`~pbrlsvr.languages.table_version`, so a newly registered language counts)."""
     if lang is None:
-        phrases = {p for ps in ANSWER_PHRASES.values() for p in ps}
+        phrases = {p for language in LANGUAGES.values() for p in language.answer_phrases}
     else:
-        phrases = set(ANSWER_PHRASES.get(lang, ())) | set(ANSWER_PHRASES["en"])
+        phrases = set(get_language(lang).answer_phrases) | set(get_language("en").answer_phrases)
     return tuple(sorted((_phrase_key(p), p) for p in phrases))
 
 
@@ -234,7 +161,7 @@ def _phrase_pattern(text: str, lang: str | None) -> re.Pattern[str] | None:
     """A regex of the phrases that can occur in ``text`` (Python's regex engine slows down with
     hundreds of alternatives, so phrases whose key word is absent are left out first)."""
     low = text.lower()
-    keys = _phrase_keys(lang)
+    keys = _phrase_keys(lang, table_version())
     if len(low) == len(text):
         present = tuple(p for key, p in keys if key in low)
     else:  # lowercasing changed lengths (rare letters): no pre-filter
@@ -243,7 +170,15 @@ def _phrase_pattern(text: str, lang: str | None) -> re.Pattern[str] | None:
 
 
 _WORD_CHAR = re.compile(r"\w").match
-_HEADER_RE = re.compile("|".join(STEP_HEADERS), re.IGNORECASE)
+
+
+@lru_cache(maxsize=4)
+def _header_re(version: int) -> re.Pattern[str]:
+    """Every registered language's step-by-step headers (any response may quote any of them)."""
+    headers = [h for language in LANGUAGES.values() for h in language.step_headers]
+    return re.compile("|".join(headers), re.IGNORECASE)
+
+
 _SKIP_AFTER_PHRASE = " \t:：*=\"'“”«»「」『』,，、-—–"
 _SENTENCE_END_RE = re.compile(r"\n|[。！？!?।]|\.(?!\d)")
 _LETTER_RE = re.compile(r"\(([A-J])\)|([A-J])(?:\)|(?=\s*(?:$|[.,;:。*\]]|\n)))")
@@ -387,7 +322,8 @@ def _answer_after(text: str, pos: int, lang: str | None) -> ExtractedAnswer | No
 def _last_phrase(text: str, offset: int, lang: str | None, min_start: int = 0) -> ExtractedAnswer | None:
     """The answer after the last final-answer phrase of ``text`` that starts at ``min_start`` or
     later; ``offset`` is added to the reported position."""
-    headers = [m.span() for m in _HEADER_RE.finditer(text)] if _HEADER_RE.search(text) else []
+    header_re = _header_re(table_version())
+    headers = [m.span() for m in header_re.finditer(text)] if header_re.search(text) else []
     pattern = _phrase_pattern(text, lang)
     if pattern is None:
         return None
@@ -464,7 +400,7 @@ def extract_answer(text: str | None, lang: str | None = None) -> ExtractedAnswer
 def extract_final_answer(text: str | None, lang: str | None = None) -> str | None:
     r"""The final answer of a response, as canonical text.
 
-    Priority: the last ``\boxed{}``; else the last final-answer phrase (:data:`ANSWER_PHRASES`
+    Priority: the last ``\boxed{}``; else the last final-answer phrase (the ``answer_phrases``
     of ``lang`` and English; every language's when ``lang`` is ``None``) with the number, LaTeX
     expression or choice letter ``A``–``J`` that follows it; else the last number. Digits of any
     script, decimal commas and thousands separators are read as described in
@@ -793,19 +729,13 @@ def format_score(response: str | None, lang: str | None = None) -> float:
 
 
 __all__ = [
-    "ANSWER_PHRASES",
     "RUNAWAY_DIGITS",
-    "STEP_HEADERS",
     "AnswerVerifier",
     "ExtractedAnswer",
     "answer_score",
     "answers_match",
     "extract_answer",
     "extract_final_answer",
+    "extraction_tables",
     "format_score",
 ]
-
-# Every supported language has phrases (checked at import so a new language is not forgotten).
-_missing = sorted(set(LANGUAGES) - set(ANSWER_PHRASES))
-if _missing:  # pragma: no cover - a maintenance error
-    raise RuntimeError(f"ANSWER_PHRASES lacks languages: {_missing}")

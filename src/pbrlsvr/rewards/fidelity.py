@@ -18,11 +18,9 @@ Use it to check a custom reward configuration before training with it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 from pbrlsvr.rewards.numbers import find_numbers
 
@@ -105,38 +103,28 @@ def half_english(text: str, english: str) -> str:
     return text[: cut(text)].rstrip() + " " + english[cut(english) :].lstrip()
 
 
-def load_exemplars() -> list[dict[str, object]]:
-    """The packaged MGSM exemplars (8 problems × 11 languages, CC BY 4.0)."""
-    path = resources.files("pbrlsvr") / "resources" / "data" / "mgsm" / "exemplars.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _strip_header(text: str) -> str:
-    """Drop the "Step-by-Step Answer:" label: a real response does not start with it."""
-    head, sep, rest = text.partition(":") if ":" in text[:40] else text.partition("：")
-    return rest.strip() if sep and len(head) <= 40 else text
-
-
 def build_cases(langs: Sequence[str] | None = None) -> list[FidelityCase]:
     """Every (correct, variant) pair for the non-English exemplars in ``langs`` (default: all)."""
-    rows = load_exemplars()
-    english = {r["id"]: _strip_header(str(r["answer_cot"])) for r in rows if r["lang"] == "en"}
-    by_lang: dict[str, dict[object, str]] = {}
+    from pbrlsvr.data.mgsm import load_mgsm_exemplars
+
+    rows = load_mgsm_exemplars()  # answers without their "Step-by-Step Answer:" label: a response has none
+    english = {r.id: str(r.meta["solution"]) for r in rows if r.lang == "en"}
+    by_lang: dict[str, dict[str, str]] = {}
     for r in rows:
-        by_lang.setdefault(str(r["lang"]), {})[r["id"]] = _strip_header(str(r["answer_cot"]))
-    ids = sorted(english, key=str)
+        by_lang.setdefault(r.lang, {})[r.id] = str(r.meta["solution"])
+    ids = sorted(english, key=lambda i: int(i.rsplit("-", 1)[1]))
     cases: list[FidelityCase] = []
     for r in rows:
-        lang = str(r["lang"])
+        lang = r.lang
         if lang == "en" or (langs is not None and lang not in langs):
             continue
-        text = by_lang[lang][r["id"]]
-        ref = english[r["id"]]
-        answer = str(r["answer_number"])
-        other = by_lang[lang][ids[(ids.index(r["id"]) + 1) % len(ids)]]
+        text = by_lang[lang][r.id]
+        ref = english[r.id]
+        answer = str(r.gold)
+        other = by_lang[lang][ids[(ids.index(r.id) + 1) % len(ids)]]
         variants: dict[str, str | None] = {
             "wrong_final": wrong_final(text, answer, lang),
-            "wrong_step": wrong_step(text, answer, lang, str(r["question"])),
+            "wrong_step": wrong_step(text, answer, lang, r.question),
             "final_only": final_only(text),
             "english_copy": ref,
             "other_problem": other,
@@ -144,7 +132,7 @@ def build_cases(langs: Sequence[str] | None = None) -> list[FidelityCase]:
         }
         for name, worse in variants.items():
             if worse is not None and worse != text:
-                cases.append(FidelityCase(lang, int(r["id"]), name, text, worse, ref, answer))  # type: ignore[arg-type]
+                cases.append(FidelityCase(lang, int(r.id.rsplit("-", 1)[1]), name, text, worse, ref, answer))
     return cases
 
 

@@ -9,12 +9,10 @@ the MGSM exemplars (human translations of the same reasoning), that maps "unrela
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 
@@ -51,20 +49,22 @@ def exemplar_pairs(langs: Iterable[str] | None = None) -> tuple[list[tuple[str, 
 
     Parallel: exemplar *i* in language X with exemplar *i* in English. Unrelated: exemplar *i* in
     X with English exemplar *i+1* (a different problem, same style), so the calibration separates
-    meaning, not genre.
+    meaning, not genre. The texts are the exemplars' answers as written, step-by-step label
+    included (the stored calibrations were measured on them).
     """
-    path = resources.files("pbrlsvr") / "resources" / "data" / "mgsm" / "exemplars.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    english = {r["id"]: r["answer_cot"] for r in rows if r["lang"] == "en"}
-    ids = sorted(english)
+    from pbrlsvr.data.mgsm import load_mgsm_exemplars
+
+    rows = load_mgsm_exemplars()
+    english = {r.id: str(r.meta["answer_cot"]) for r in rows if r.lang == "en"}
+    ids = sorted(english, key=lambda i: int(i.rsplit("-", 1)[1]))
     wanted = None if langs is None else set(langs)
     parallel, unrelated = [], []
     for row in rows:
-        if row["lang"] == "en" or (wanted is not None and row["lang"] not in wanted):
+        if row.lang == "en" or (wanted is not None and row.lang not in wanted):
             continue
-        other = ids[(ids.index(row["id"]) + 1) % len(ids)]
-        parallel.append((row["answer_cot"], english[row["id"]]))
-        unrelated.append((row["answer_cot"], english[other]))
+        other = ids[(ids.index(row.id) + 1) % len(ids)]
+        parallel.append((str(row.meta["answer_cot"]), english[row.id]))
+        unrelated.append((str(row.meta["answer_cot"]), english[other]))
     return parallel, unrelated
 
 
