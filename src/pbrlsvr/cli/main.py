@@ -41,8 +41,8 @@ def main(
         typer.Option(
             "--plugin",
             metavar="MODULE|FILE.py",
-            help="Import a plugin that registers reward components, data sources or generation "
-            "backends (repeatable; also PBRLSVR_PLUGINS and the pbrlsvr.plugins entry points).",
+            help="Import a plugin that registers reward components, data sources, generation "
+            "backends or languages (repeatable; also PBRLSVR_PLUGINS and the pbrlsvr.plugins entry points).",
         ),
     ] = None,
 ) -> None:
