@@ -16,13 +16,15 @@ import torch
 from pbrlsvr.errors import ConfigError, MissingDependencyError, PbrlsvrError
 from pbrlsvr.generation import (
     Generation,
+    ModelSpec,
     OpenAIGenerator,
     SamplingSettings,
     ServerUnavailableError,
     TransformersGenerator,
     VLLMGenerator,
     build_generator,
-    parse_generator_spec,
+    parse_model_spec,
+    with_backend,
 )
 from pbrlsvr.generation.transformers_backend import truncate_at_stop
 from tests.openai_fixture import MODEL, FakeOpenAIServer, free_port
@@ -282,13 +284,22 @@ def test_truncate_at_stop() -> None:
 
 
 def test_parse_and_build_generator_specs() -> None:
-    assert parse_generator_spec("http://h:8000/v1#org/m") == ("openai", "http://h:8000/v1", "org/m")
-    assert parse_generator_spec("https://api.x.com/v1") == ("openai", "https://api.x.com/v1", None)
-    assert parse_generator_spec("vllm:meta-llama/Llama-3.1-8B-Instruct")[:2] == (
-        "vllm",
-        "meta-llama/Llama-3.1-8B-Instruct",
+    assert parse_model_spec("http://h:8000/v1#org/m") == ModelSpec("openai", "http://h:8000/v1", "org/m")
+    assert parse_model_spec("https://api.x.com/v1", model="o") == ModelSpec(
+        "openai", "https://api.x.com/v1", "o"
     )
-    assert parse_generator_spec("smollm2-135m-instruct") == ("transformers", "smollm2-135m-instruct", None)
+    assert parse_model_spec("vllm:meta-llama/Llama-3.1-8B-Instruct") == ModelSpec(
+        "vllm", "meta-llama/Llama-3.1-8B-Instruct"
+    )
+    assert parse_model_spec("smollm2-135m-instruct") == ModelSpec("transformers", "smollm2-135m-instruct")
+    assert parse_model_spec("ct2:m", {"threads": 2}, compute_type=None).text == "ct2:m"
+    assert parse_model_spec("http://h/v1#org/m").text == "http://h/v1#org/m"
+    assert with_backend("smollm2-135m-instruct", "ct2") == "ct2:smollm2-135m-instruct"
+    assert with_backend("vllm:m", "ct2") == "vllm:m"
+    with pytest.raises(ConfigError, match="no generation backend serves ftp://"):
+        parse_model_spec("ftp://h/m")
+    with pytest.raises(ConfigError, match="need a 'model' string"):
+        parse_model_spec({"concurrency": 3})
 
     g = build_generator("http://127.0.0.1:9/v1#org/m", concurrency=2, dtype=None)
     assert isinstance(g, OpenAIGenerator) and g.model == "org/m" and g.concurrency == 2

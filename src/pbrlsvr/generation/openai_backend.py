@@ -49,6 +49,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pbrlsvr.errors import PbrlsvrError
+from pbrlsvr.generation.backends import register_backend
 from pbrlsvr.generation.base import (
     FinishReason,
     Generation,
@@ -423,3 +424,6 @@ class OpenAIGenerator(Generator):
             raise _RequestFailed(
                 f"POST {url} answered non-JSON: {resp.text[:200]!r}", retryable=False
             ) from None
+
+
+register_backend("openai", OpenAIGenerator, schemes=("http", "https"), fragment="model")
