@@ -22,6 +22,7 @@ from pbrlsvr.generation import (
     ServerUnavailableError,
     TransformersGenerator,
     VLLMGenerator,
+    backend_names,
     build_generator,
     parse_model_spec,
     with_backend,
@@ -539,3 +540,50 @@ def test_packaged_smollm2_generates_offline(monkeypatch: pytest.MonkeyPatch) -> 
         out[0][0].text,
         out[1][0].text,
     ]
+
+
+def test_importing_generation_loads_neither_torch_nor_httpx() -> None:
+    import subprocess
+
+    code = (
+        "import sys, pbrlsvr.generation, pbrlsvr.retry;"
+        "pbrlsvr.generation.parse_model_spec('ct2:m');"
+        "print(sorted(m for m in ('torch', 'httpx', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_backend_options_are_read_from_the_factory() -> None:
+    from pbrlsvr.generation import BACKENDS, Generator, register_backend
+
+    assert BACKENDS.get("openai").options == (
+        "model",
+        "api_key_env",
+        "concurrency",
+        "timeout",
+        "max_retries",
+        "backoff",
+    )
+    assert BACKENDS.get("openai").required == ("model",)
+    assert "compute_type" in BACKENDS.get("ct2").options and "dtype" not in BACKENDS.get("ct2").options
+
+    class Toy(Generator):
+        def __init__(self, target: str, *, loud: bool = False) -> None:
+            self.name, self.loud = target, loud
+
+        def _generate(self, conversations, settings, progress):  # type: ignore[no-untyped-def]
+            return [[Generation("x", 1, 1, "stop")] * settings.n for _ in conversations]
+
+    register_backend("toy", Toy, prefix="toy")
+    try:
+        with pytest.raises(ValueError, match="would take a spec form of 'toy'"):
+            register_backend("toy2", Toy, prefix="TOY")
+        gen = build_generator("toy:abc", loud=True)
+        assert isinstance(gen, Toy) and (gen.name, gen.loud) == ("abc", True)
+        with pytest.raises(ConfigError, match=r"does not take lod \(did you mean loud\?\); it takes loud"):
+            build_generator("toy:abc", lod=True)
+        assert "toy (toy:<model>)" in backend_names()
+    finally:
+        BACKENDS.unregister("toy")
+    assert parse_model_spec("toy:abc").backend == "transformers"  # an unregistered prefix is a model name
