@@ -59,7 +59,9 @@ def test_eval_runs_a_plugin_backend_from_yaml(tmp_path: Path, plugin: Path) -> N
         encoding="utf-8",
     )
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["--plugin", str(plugin), "eval", "--config", str(config), "-o", str(out)])
+    result = CliRunner().invoke(
+        app, ["--plugin", str(plugin), "eval", "--config", str(config), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
 
     golds = [p.gold for p in load_problems("mgsm", langs=["en"], limit=4)]
