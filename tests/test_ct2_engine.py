@@ -14,10 +14,11 @@ import torch
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.generation import (
     CT2Generator,
+    ModelSpec,
     SamplingSettings,
     TransformersGenerator,
     build_generator,
-    parse_generator_spec,
+    parse_model_spec,
 )
 from pbrlsvr.generation.ct2_engine import CT2Engine, convert_model, converted_model_dir
 from tests.test_generation import conversations, tiny_chat_lm
@@ -62,13 +63,11 @@ def ct2_gen(tiny_dir: Path, cache: Path) -> CT2Generator:
 
 
 def test_spec_prefix_selects_the_engine(tiny_dir: Path, cache: Path) -> None:
-    assert parse_generator_spec("ct2:qwen2.5-coder-0.5b-instruct") == (
-        "ct2",
-        "qwen2.5-coder-0.5b-instruct",
-        None,
+    assert parse_model_spec("ct2:qwen2.5-coder-0.5b-instruct") == ModelSpec(
+        "ct2", "qwen2.5-coder-0.5b-instruct"
     )
     with pytest.raises(ConfigError, match="after 'ct2:'"):
-        parse_generator_spec("ct2: ")
+        parse_model_spec("ct2: ")
     gen = build_generator(f"ct2:{tiny_dir}", compute_type="float32", threads=1)
     assert isinstance(gen, CT2Generator) and gen.name == f"ct2:{tiny_dir}"
     with pytest.raises(ConfigError, match="does not take dtype"):

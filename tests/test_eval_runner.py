@@ -20,6 +20,7 @@ from pbrlsvr.data import load_problems
 from pbrlsvr.errors import ConfigError, DataError
 from pbrlsvr.evaluation import EvalConfig, compare_runs, evaluate, load_benchmark, read_predictions, summarize
 from pbrlsvr.evaluation.store import PredictionStore
+from pbrlsvr.generation.backends import ModelSpec
 from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
 
 LANGS = ["en", "sw", "bn"]
@@ -272,11 +273,11 @@ def test_compare_finds_a_known_delta(tmp_path: Path) -> None:
 
 
 def test_cli_eval_with_an_injected_generator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[tuple[str, dict[str, Any]]] = []
+    made: list[ModelSpec] = []
     gens: list[Scripted] = []
 
-    def fake_factory(spec: str, **options: Any) -> Generator:
-        made.append((spec, options))
+    def fake_factory(spec: ModelSpec) -> Generator:
+        made.append(spec)
         cfg = config(tmp_path, data={"langs": ["en", "sw"]})
         gens.append(Scripted(cfg, policy))
         return gens[-1]
@@ -305,7 +306,8 @@ def test_cli_eval_with_an_injected_generator(tmp_path: Path, monkeypatch: pytest
     args += ["--batch-size", "2", "--shots", "1", "--max-new-tokens", "64", "-c", str(yaml_cfg)]
     result = CliRunner().invoke(app, [*args, "--set", "sampling.seed=7"])
     assert result.exit_code == 0, result.output
-    assert made == [("my-model", {"batch_size": 2, "device": "cpu"})] and max(gens[0].batches) == 2
+    want = ModelSpec("transformers", "my-model", options={"batch_size": 2, "device": "cpu"})
+    assert made == [want] and max(gens[0].batches) == 2
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     s = report["settings"]
     assert s["model"] == "my-model" and s["shots"] == 1 and s["batch_size"] == 2
@@ -334,7 +336,7 @@ def test_cli_eval_with_an_injected_generator(tmp_path: Path, monkeypatch: pytest
         ) -> list[list[Generation]]:
             return [[Generation("Jibu ni 1.", 10, 4, "stop")] for _ in conversations]
 
-    monkeypatch.setattr("pbrlsvr.evaluation.runner.make_generator", lambda spec, **o: Echo())
+    monkeypatch.setattr("pbrlsvr.evaluation.runner.make_generator", lambda spec: Echo())
     styled = tmp_path / "styled"
     train_args = ["eval", "--model", "my-model", "--langs", "sw", "--limit", "1", "-o", str(styled)]
     train_args += ["--prompt-style", "train", "-c", str(yaml_cfg)]
@@ -352,3 +354,14 @@ def test_prompt_problems_fail_before_any_generation(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="exemplars"):
         evaluate(cfg, Scripted.__new__(Scripted))
     assert not (tmp_path / "run" / "predictions.jsonl").exists()
+
+
+def test_model_spec_offers_the_eval_batch_size_to_backends_that_take_one() -> None:
+    local = EvalConfig(model="my-model", batch_size=4, model_options={"device": "cpu"}).model_spec()
+    assert local == ModelSpec("transformers", "my-model", options={"device": "cpu", "batch_size": 4})
+    own = EvalConfig(model="ct2:my-model", batch_size=4, model_options={"batch_size": 2}).model_spec()
+    assert own == ModelSpec("ct2", "my-model", options={"batch_size": 2})
+    remote = EvalConfig(model="http://h:8000/v1#org/m", batch_size=4, model_options={"batch_size": 2})
+    assert remote.model_spec() == ModelSpec("openai", "http://h:8000/v1", "org/m")
+    with pytest.raises(ValueError, match=r"does not take concurency \(did you mean concurrency\?\)"):
+        EvalConfig(model="http://h:8000/v1#org/m", model_options={"concurency": 2})

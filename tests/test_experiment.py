@@ -34,12 +34,12 @@ def _train_file(path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def fake_pivot() -> object:
     """A pivot that always answers (``... The answer is N.``): a random tiny model rarely does."""
-    from pbrlsvr.pivot.runner import register_generator
+    from pbrlsvr.generation.backends import BACKENDS, register_backend
     from tests.test_pivot_fakes import FakeGenerator
 
-    register_generator("fake", lambda cfg: FakeGenerator(name=cfg.model, spread=2))
+    register_backend("fake", lambda target: FakeGenerator(name=f"fake:{target}", spread=2), prefix="fake")
     yield
-    register_generator("fake", None)
+    BACKENDS.unregister("fake")
 
 
 def _cfg(tmp_path: Path, **overrides: object) -> ExperimentConfig:

@@ -16,13 +16,16 @@ import torch
 from pbrlsvr.errors import ConfigError, MissingDependencyError, PbrlsvrError
 from pbrlsvr.generation import (
     Generation,
+    ModelSpec,
     OpenAIGenerator,
     SamplingSettings,
     ServerUnavailableError,
     TransformersGenerator,
     VLLMGenerator,
+    backend_names,
     build_generator,
-    parse_generator_spec,
+    parse_model_spec,
+    with_backend,
 )
 from pbrlsvr.generation.transformers_backend import truncate_at_stop
 from tests.openai_fixture import MODEL, FakeOpenAIServer, free_port
@@ -282,13 +285,22 @@ def test_truncate_at_stop() -> None:
 
 
 def test_parse_and_build_generator_specs() -> None:
-    assert parse_generator_spec("http://h:8000/v1#org/m") == ("openai", "http://h:8000/v1", "org/m")
-    assert parse_generator_spec("https://api.x.com/v1") == ("openai", "https://api.x.com/v1", None)
-    assert parse_generator_spec("vllm:meta-llama/Llama-3.1-8B-Instruct")[:2] == (
-        "vllm",
-        "meta-llama/Llama-3.1-8B-Instruct",
+    assert parse_model_spec("http://h:8000/v1#org/m") == ModelSpec("openai", "http://h:8000/v1", "org/m")
+    assert parse_model_spec("https://api.x.com/v1", model="o") == ModelSpec(
+        "openai", "https://api.x.com/v1", "o"
     )
-    assert parse_generator_spec("smollm2-135m-instruct") == ("transformers", "smollm2-135m-instruct", None)
+    assert parse_model_spec("vllm:meta-llama/Llama-3.1-8B-Instruct") == ModelSpec(
+        "vllm", "meta-llama/Llama-3.1-8B-Instruct"
+    )
+    assert parse_model_spec("smollm2-135m-instruct") == ModelSpec("transformers", "smollm2-135m-instruct")
+    assert parse_model_spec("ct2:m", {"threads": 2}, compute_type=None).text == "ct2:m"
+    assert parse_model_spec("http://h/v1#org/m").text == "http://h/v1#org/m"
+    assert with_backend("smollm2-135m-instruct", "ct2") == "ct2:smollm2-135m-instruct"
+    assert with_backend("vllm:m", "ct2") == "vllm:m"
+    with pytest.raises(ConfigError, match="no generation backend serves ftp://"):
+        parse_model_spec("ftp://h/m")
+    with pytest.raises(ConfigError, match="need a 'model' string"):
+        parse_model_spec({"concurrency": 3})
 
     g = build_generator("http://127.0.0.1:9/v1#org/m", concurrency=2, dtype=None)
     assert isinstance(g, OpenAIGenerator) and g.model == "org/m" and g.concurrency == 2
@@ -528,3 +540,50 @@ def test_packaged_smollm2_generates_offline(monkeypatch: pytest.MonkeyPatch) -> 
         out[0][0].text,
         out[1][0].text,
     ]
+
+
+def test_importing_generation_loads_neither_torch_nor_httpx() -> None:
+    import subprocess
+
+    code = (
+        "import sys, pbrlsvr.generation, pbrlsvr.retry;"
+        "pbrlsvr.generation.parse_model_spec('ct2:m');"
+        "print(sorted(m for m in ('torch', 'httpx', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_backend_options_are_read_from_the_factory() -> None:
+    from pbrlsvr.generation import BACKENDS, Generator, register_backend
+
+    assert BACKENDS.get("openai").options == (
+        "model",
+        "api_key_env",
+        "concurrency",
+        "timeout",
+        "max_retries",
+        "backoff",
+    )
+    assert BACKENDS.get("openai").required == ("model",)
+    assert "compute_type" in BACKENDS.get("ct2").options and "dtype" not in BACKENDS.get("ct2").options
+
+    class Toy(Generator):
+        def __init__(self, target: str, *, loud: bool = False) -> None:
+            self.name, self.loud = target, loud
+
+        def _generate(self, conversations, settings, progress):  # type: ignore[no-untyped-def]
+            return [[Generation("x", 1, 1, "stop")] * settings.n for _ in conversations]
+
+    register_backend("toy", Toy, prefix="toy")
+    try:
+        with pytest.raises(ValueError, match="would take a spec form of 'toy'"):
+            register_backend("toy2", Toy, prefix="TOY")
+        gen = build_generator("toy:abc", loud=True)
+        assert isinstance(gen, Toy) and (gen.name, gen.loud) == ("abc", True)
+        with pytest.raises(ConfigError, match=r"does not take lod \(did you mean loud\?\); it takes loud"):
+            build_generator("toy:abc", lod=True)
+        assert "toy (toy:<model>)" in backend_names()
+    finally:
+        BACKENDS.unregister("toy")
+    assert parse_model_spec("toy:abc").backend == "transformers"  # an unregistered prefix is a model name

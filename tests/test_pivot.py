@@ -20,6 +20,7 @@ from pbrlsvr.cli import app
 from pbrlsvr.config import load_config
 from pbrlsvr.data import Problem, canonical_number, load_problems, read_example_model_solutions
 from pbrlsvr.errors import ConfigError
+from pbrlsvr.generation.backends import BACKENDS, register_backend
 from pbrlsvr.pivot import (
     EXPORT_COLUMNS,
     KeySet,
@@ -37,7 +38,6 @@ from pbrlsvr.pivot import (
     plan_pivot,
     read_rows,
     reference_rows,
-    register_generator,
     run_pivot,
     unique_problems,
     vote,
@@ -324,18 +324,18 @@ def test_a_reused_id_with_another_question_is_refused(tmp_path: Path) -> None:
 def test_generator_is_built_only_when_work_is_missing(tmp_path: Path, mgsm_en_sw: list[Problem]) -> None:
     built: list[FakeGenerator] = []
 
-    def factory(cfg: PivotConfig) -> FakeGenerator:
-        built.append(FakeGenerator(name=cfg.model))
+    def factory(target: str) -> FakeGenerator:
+        built.append(FakeGenerator(name=f"fakebuild:{target}"))
         return built[-1]
 
-    register_generator("fakebuild", factory)
+    register_backend("fakebuild", factory, prefix="fakebuild")
     try:
         cfg = PivotConfig(model="fakebuild:x", samples=2)
         with ReferenceStore(tmp_path / "s.db") as store:
             run_pivot(mgsm_en_sw, cfg, store)
             run_pivot(mgsm_en_sw, cfg, store)
     finally:
-        register_generator("fakebuild", None)
+        BACKENDS.unregister("fakebuild")
     assert len(built) == 1 and built[0].closed  # built once, closed after its run
 
 
@@ -428,13 +428,13 @@ def test_export_round_trip(tmp_path: Path, mgsm_en_sw: list[Problem], name: str)
 def fake_backend() -> list[FakeGenerator]:
     built: list[FakeGenerator] = []
 
-    def factory(cfg: PivotConfig) -> FakeGenerator:
-        built.append(FakeGenerator(name=cfg.model, spread=2))
+    def factory(target: str) -> FakeGenerator:
+        built.append(FakeGenerator(name=f"fake:{target}", spread=2))
         return built[-1]
 
-    register_generator("fake", factory)
+    register_backend("fake", factory, prefix="fake")
     yield built
-    register_generator("fake", None)
+    BACKENDS.unregister("fake")
 
 
 def test_cli_pivot_generates_resumes_and_exports(tmp_path: Path, fake_backend: list[FakeGenerator]) -> None:
@@ -507,7 +507,7 @@ def test_cli_pivot_reports_malformed_rows_by_line(tmp_path: Path, fake_backend: 
 
 
 def test_cli_pivot_exit_code_1_when_generations_fail(tmp_path: Path) -> None:
-    register_generator("flaky", lambda cfg: FakeGenerator(fail_first=1))
+    register_backend("flaky", lambda target: FakeGenerator(fail_first=1), prefix="flaky")
     try:
         result = runner.invoke(
             app,
@@ -524,7 +524,7 @@ def test_cli_pivot_exit_code_1_when_generations_fail(tmp_path: Path) -> None:
             ],
         )
     finally:
-        register_generator("flaky", None)
+        BACKENDS.unregister("flaky")
     assert result.exit_code == 1
     assert "1 generation(s) failed" in _flat(result.output)
 

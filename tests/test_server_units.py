@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -11,6 +12,15 @@ import pytest
 
 from pbrlsvr.config import load_config
 from pbrlsvr.errors import ConfigError
+from pbrlsvr.retry import (
+    AttemptFailed,
+    Backoff,
+    RetriesExhausted,
+    acall_with_retries,
+    call_with_retries,
+    retry_after_seconds,
+    retryable_status,
+)
 from pbrlsvr.rewards.reward import RewardItem, RewardResult
 from pbrlsvr.server import openrlhf
 from pbrlsvr.server.batcher import Busy, ItemFailure, MicroBatcher
@@ -243,3 +253,81 @@ def test_serve_config_from_yaml_and_flags(tmp_path, monkeypatch) -> None:
         cfg.resolve_token()
     monkeypatch.setenv("PBRLSVR_UNIT_TOKEN", " tok \n")
     assert cfg.resolve_token() == "tok"
+
+
+# --- the retry rule shared by the score client and the OpenAI backend -----------------------
+
+
+def test_retry_rule_retries_transient_failures_and_stops_on_the_rest() -> None:
+    calls: list[int] = []
+    slept: list[float] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise AttemptFailed("busy", wait=0.25)
+        return "ok"
+
+    backoff = Backoff(base=0.01, cap=0.02, jitter=False)
+    assert call_with_retries(flaky, retries=2, backoff=backoff, sleep=slept.append) == "ok"
+    assert slept == [0.25, 0.25]  # Retry-After above the computed wait wins
+
+    calls.clear()
+    with pytest.raises(RetriesExhausted, match=r"busy \(gave up after 2 attempts\)") as info:
+        call_with_retries(flaky, retries=1, backoff=backoff, sleep=slept.append)
+    assert info.value.attempts == 2 and len(calls) == 2
+
+    def refused() -> str:
+        calls.append(1)
+        raise AttemptFailed("HTTP 401", retryable=False)
+
+    calls.clear()
+    with pytest.raises(AttemptFailed, match="HTTP 401"):
+        call_with_retries(refused, retries=5, backoff=backoff, sleep=slept.append)
+    assert len(calls) == 1  # not retried
+
+    calls.clear()
+    with pytest.raises(RetriesExhausted, match="1 attempt\\)"):
+        call_with_retries(flaky, retries=5, backoff=backoff, on_failure=lambda exc: False, sleep=slept.append)
+
+    async def aflaky() -> str:
+        return flaky()
+
+    calls.clear()
+    assert asyncio.run(acall_with_retries(aflaky, retries=2, backoff=Backoff(base=0.001))) == "ok"
+
+
+def test_retry_statuses_and_waits() -> None:
+    assert {s for s in range(400, 600) if retryable_status(s)} == {408, 409, 429, 500, 502, 503, 504}
+    assert retry_after_seconds("3") == 3.0 and retry_after_seconds("999", cap=10) == 10.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+    waits = [Backoff(base=1.0, cap=3.0).delay(k) for k in (1, 2, 3, 4)]
+    assert 0.5 <= waits[0] < 1.5 and 1.0 <= waits[1] < 3.0 and waits[3] <= 3.0
+
+
+def test_score_client_retries_by_the_shared_rule() -> None:
+    import httpx
+
+    from pbrlsvr.server.client import RemoteRewardError, ScoreClient
+
+    answers = [500, 409, 200]
+    seen: list[int] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        status = answers[len(seen)] if len(seen) < len(answers) else 200
+        seen.append(status)
+        if status != 200:
+            return httpx.Response(status, json={"detail": "try later"})
+        return httpx.Response(200, json={"results": [{"reward": 1.0}]})
+
+    transport = httpx.MockTransport(service)
+    client = ScoreClient("http://reward-host:8000", retries=3, backoff=0.001)
+    client._sync = (os.getpid(), httpx.Client(transport=transport))
+    assert client.score([{"response": "x"}]) == [{"reward": 1.0}] and seen == [500, 409, 200]
+
+    answers[:] = [422]
+    seen.clear()
+    with pytest.raises(RemoteRewardError, match="HTTP 422"):
+        client.score([{"response": "x"}])
+    assert seen == [422]  # the request is wrong: not retried

@@ -17,7 +17,7 @@ import reprlib
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -25,6 +25,9 @@ from yaml.constructor import ConstructorError, SafeConstructor
 
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.languages import normalize_langs
+
+if TYPE_CHECKING:
+    from pbrlsvr.generation.backends import ModelSpec
 
 
 class StrictModel(BaseModel):
@@ -89,7 +92,12 @@ class DataConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    """A model to load (see :func:`pbrlsvr.models.load_model`)."""
+    """A model to load and train (see :func:`pbrlsvr.models.load_model`).
+
+    Its fields are the transformers backend's options, so :meth:`model_spec` is the same parsed
+    spec eval and pivot run; a spec that selects another backend (``ct2:``, ``vllm:``, a URL) is
+    refused, since those cannot be trained.
+    """
 
     name: str = Field(
         "qwen2.5-coder-0.5b-instruct",
@@ -99,6 +107,26 @@ class ModelConfig(StrictModel):
     device: str = Field("cpu", description="cpu, cuda, cuda:1, auto")
     revision: str | None = Field(None, description="HF revision (branch, tag or commit)")
     trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _loadable(self) -> ModelConfig:
+        from pbrlsvr.generation.backends import parse_model_spec
+
+        selected = parse_model_spec(self.name)
+        if not selected.entry.default:
+            raise ValueError(
+                f"name: {self.name!r} selects the {selected.backend} generation backend; a model to train is "
+                "an offline alias, HF id, folder or .gguf file"
+            )
+        self.model_spec()
+        return self
+
+    def model_spec(self) -> ModelSpec:
+        """The parsed model spec (:func:`pbrlsvr.generation.parse_model_spec`)."""
+        from pbrlsvr.generation.backends import parse_model_spec
+
+        options = {"dtype": self.dtype, "device": self.device, "revision": self.revision}
+        return parse_model_spec(self.name, options, trust_remote_code=self.trust_remote_code)
 
 
 # --- the reward (rewards/, score, serve, train) -------------------------------------------

@@ -2,8 +2,8 @@
 
 .. code-block:: yaml
 
-    model: qwen2.5-coder-0.5b-instruct       # anything generation.build_generator takes
-    model_options: {device: cpu}             # passed to build_generator as keywords
+    model: qwen2.5-coder-0.5b-instruct       # a model spec (generation.parse_model_spec)
+    model_options: {device: cpu}             # the backend's options
     data: {source: mgsm, langs: [en, sw, bn], limit: 50}
     benchmark: auto                          # auto | math | mmlu-prox | polymath
     task: auto                               # auto | math | choice
@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from pbrlsvr.config import DataConfig, StrictModel, validate_langs
+from pbrlsvr.generation.backends import ModelSpec, parse_model_spec
 from pbrlsvr.generation.base import SamplingSettings
 from pbrlsvr.hashing import digest
 
@@ -102,9 +103,13 @@ class BootstrapConfig(StrictModel):
 class EvalConfig(StrictModel):
     """``pbrlsvr eval``: evaluate a model per language and write a report."""
 
-    model: str = Field(DEFAULT_MODEL, description="generator spec: offline alias, HF id, folder, .gguf, URL")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="model spec: offline alias, HF id, folder, .gguf, ct2:<model>, vllm:<model>, URL#<model>",
+    )
     model_options: dict[str, Any] = Field(
-        default_factory=dict, description="keyword arguments for generation.build_generator"
+        default_factory=dict,
+        description="the backend's options (checked against what it takes); batch_size defaults to the eval's",
     )
     data: DataConfig = Field(default_factory=DataConfig)
     benchmark: Benchmark = Field(
@@ -127,6 +132,21 @@ class EvalConfig(StrictModel):
     sort_by_length: bool = Field(True, description="batch prompts of similar length together (less padding)")
     plots: bool = Field(True, description="write PNG plots beside the report")
     force: bool = Field(False, description="discard predictions made with other settings and start over")
+
+    @model_validator(mode="after")
+    def _check_model(self) -> EvalConfig:
+        self.model_spec()
+        return self
+
+    def model_spec(self) -> ModelSpec:
+        """``model`` with ``model_options`` (:func:`~pbrlsvr.generation.parse_model_spec`).
+
+        ``batch_size`` (``model_options.batch_size``, else the eval's) goes to backends that take
+        one (they batch locally); a server backend batches on its own and is not given it.
+        """
+        options = dict(self.model_options)
+        batch = options.pop("batch_size", self.batch_size)
+        return parse_model_spec(self.model, options).with_defaults(batch_size=batch)
 
     @model_validator(mode="after")
     def _one_sample(self) -> EvalConfig:

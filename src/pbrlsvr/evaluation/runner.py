@@ -21,7 +21,7 @@ from typing import Any
 from pbrlsvr import __version__
 from pbrlsvr.config import dump_config
 from pbrlsvr.data.problem import Problem
-from pbrlsvr.errors import ConfigError, PbrlsvrError
+from pbrlsvr.errors import ConfigError
 from pbrlsvr.evaluation.benchmarks import Benchmark, load_benchmark
 from pbrlsvr.evaluation.config import EvalConfig
 from pbrlsvr.evaluation.metrics import summarize
@@ -29,6 +29,7 @@ from pbrlsvr.evaluation.prompts import build_conversation, template_hash
 from pbrlsvr.evaluation.report import REPORT_VERSION, render_markdown, write_json, write_text
 from pbrlsvr.evaluation.scoring import Scorer, extractor_version, identifiable
 from pbrlsvr.evaluation.store import PredictionStore, record_key, slim
+from pbrlsvr.generation.backends import ModelSpec
 from pbrlsvr.generation.base import Generator, Message
 from pbrlsvr.generation.progress import GenerationProgress
 
@@ -36,19 +37,9 @@ ProgressCallback = Callable[[int, int], None]
 """Called with (problems finished, problems in the run) after every batch."""
 
 
-def make_generator(spec: str, *, batch_size: int | None = None, **options: Any) -> Generator:
-    """A generator from :func:`pbrlsvr.generation.build_generator` (tests replace this function).
-
-    ``batch_size`` (the eval's) becomes the transformers or CTranslate2 backend's batch size
-    unless ``options`` sets one; other backends batch on their own (HTTP concurrency, vLLM).
-    """
-    try:
-        from pbrlsvr.generation import build_generator, parse_generator_spec
-    except ImportError as exc:
-        raise PbrlsvrError(f"no generation backend is available in this version of pbrlsvr: {exc}") from None
-    if batch_size is not None and parse_generator_spec(spec)[0] in ("transformers", "ct2"):
-        options.setdefault("batch_size", batch_size)
-    return build_generator(spec, **options)
+def make_generator(spec: ModelSpec) -> Generator:
+    """The generator of a parsed model spec (tests replace this function)."""
+    return spec.build()
 
 
 @dataclass
@@ -228,9 +219,7 @@ def evaluate(
         try:
             if pending and generator is None:
                 say(f"loading {cfg.model} ...")
-                options = dict(cfg.model_options)
-                backend_batch = options.pop("batch_size", cfg.batch_size)
-                generator = make_generator(cfg.model, batch_size=backend_batch, **options)
+                generator = make_generator(cfg.model_spec())
                 own_generator = True
             scorer = Scorer(bench.kind, candidates, cfg.consistency.threshold) if pending else None
             if live is not None and pending:

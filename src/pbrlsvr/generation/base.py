@@ -2,8 +2,9 @@
 
 A generator takes a batch of chat conversations and sampling settings and returns, for every
 conversation, ``settings.n`` completions with their token counts and finish reasons. Backends
-(transformers, OpenAI-compatible HTTP, vLLM) implement :meth:`Generator._generate`; callers never
-care which one runs.
+(transformers, CTranslate2, OpenAI-compatible HTTP, vLLM, a plugin's; registered in
+:mod:`pbrlsvr.generation.backends`) implement :meth:`Generator._generate`; callers never care
+which one runs.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from pbrlsvr.generation.backends import register_backend
 from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
 from pbrlsvr.generation.ct2_engine import CT2Engine, Sample, converted_model_dir, eos_ids
 from pbrlsvr.generation.transformers_backend import (
@@ -169,3 +170,6 @@ def _generation_eos(folder: Path) -> list[int]:
     except (OSError, ValueError):
         return []
     return eos_ids(value)
+
+
+register_backend("ct2", CT2Generator, prefix="ct2")

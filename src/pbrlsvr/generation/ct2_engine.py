@@ -421,9 +421,9 @@ def _match_stream(ids: list[int], candidates: list[list[tuple[int, float]]]) -> 
 
     A stream of exactly these tokens is taken first; only when there is none is a longer stream
     that *ends* with them taken (the fewest extra tokens first), in case constrained prompt tokens
-    were reported before the sample. Matching by tail first was a bug: a short sample (``"18"`` +
-    EOS) could take a longer sample's stream that ends the same way, and the longer sample then
-    found none (it stopped a GRPO run at its 6th step)."""
+    were reported before the sample. Exact matches go first because a short sample (``"18"`` + EOS)
+    may end like a longer one: matched by its tail, it would take the longer sample's stream, and
+    the longer sample would then find none."""
     if not ids:
         return []
 

@@ -12,10 +12,10 @@
   ``concurrency`` in flight, so :meth:`generate` is a plain blocking call that works inside or
   outside a running event loop (a Jupyter cell, a FastAPI handler). Progress callbacks run in the
   calling thread.
-- 429, 408, 5xx, connection errors and timeouts are retried up to ``max_retries`` times with
-  exponential backoff and jitter (``backoff * 2**attempt * U(0.5, 1.5)``, at most 30 s); a
-  ``Retry-After`` header is honoured (up to 120 s) and pauses every request, not just the one
-  that got it. Other 4xx answers are not retried.
+- Failures are retried by the project's one rule (:mod:`pbrlsvr.retry`: 408, 409, 429, 500, 502,
+  503, 504, connection errors and timeouts) up to ``max_retries`` times with exponential backoff
+  and jitter (``backoff * 2**attempt * U(0.5, 1.5)``, at most 30 s); a ``Retry-After`` header is
+  honoured (up to 120 s) and pauses every request, not just the one that got it.
 - A conversation whose request still fails becomes ``n`` generations with ``text=""``,
   ``finish_reason="error"`` and the reason in ``error``; every other conversation keeps its result,
   so the caller can commit what succeeded. Once one request has used all its retries on connection
@@ -38,17 +38,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import email.utils
 import logging
 import os
 import queue
-import random
 import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pbrlsvr.errors import PbrlsvrError
+from pbrlsvr.generation.backends import register_backend
 from pbrlsvr.generation.base import (
     FinishReason,
     Generation,
@@ -58,24 +57,23 @@ from pbrlsvr.generation.base import (
     SamplingSettings,
 )
 from pbrlsvr.generation.transformers_backend import truncate_at_stop
+from pbrlsvr.retry import (
+    AttemptFailed,
+    Backoff,
+    RetriesExhausted,
+    acall_with_retries,
+    retry_after_seconds,
+    retryable_status,
+)
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 120.0
 
 
 class ServerUnavailableError(PbrlsvrError, ConnectionError):
     """The OpenAI-compatible server cannot be reached or refuses the request; names the URL."""
-
-
-class _RequestFailed(Exception):
-    def __init__(self, message: str, retryable: bool, connection: bool = False, wait: float | None = None):
-        super().__init__(message)
-        self.retryable = retryable
-        self.connection = connection
-        self.wait = wait
 
 
 def normalize_base_url(url: str) -> str:
@@ -85,21 +83,6 @@ def normalize_base_url(url: str) -> str:
         raise PbrlsvrError(f"not an http(s) URL: {url!r}")
     path = parts.path.rstrip("/") or "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, "")).rstrip("/")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), capped."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def _finish(reason: Any) -> FinishReason:
@@ -326,7 +309,7 @@ class OpenAIGenerator(Generator):
             try:
                 data = await self._post_with_retries(self._body(conv, settings, want, extra), semaphore)
                 got = self._parse(data, settings)
-            except _RequestFailed as exc:
+            except AttemptFailed as exc:
                 error = str(exc)
                 break
             if not got:
@@ -352,7 +335,7 @@ class OpenAIGenerator(Generator):
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
             completion = int(usage.get("completion_tokens") or 0)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise _RequestFailed(f"malformed chat-completions response: {exc!r}", retryable=False) from None
+            raise AttemptFailed(f"malformed chat-completions response: {exc!r}", retryable=False) from None
         if not texts:
             return []
         out = []
@@ -362,38 +345,31 @@ class OpenAIGenerator(Generator):
         return out
 
     async def _post_with_retries(self, body: dict[str, Any], semaphore: asyncio.Semaphore) -> Any:
-        attempts = 1 if self._server_down else self.max_retries + 1
-        last: _RequestFailed | None = None
-        for attempt in range(attempts):
-            if attempt:
-                delay = self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-                delay = min(delay, MAX_BACKOFF_S)
-                if last is not None and last.wait is not None:
-                    delay = max(delay, last.wait)
-                await asyncio.sleep(delay)
+        async def attempt() -> Any:
             pause = self._pause_until - time.monotonic()
             if pause > 0:
                 await asyncio.sleep(pause)
-            try:
-                async with semaphore:
-                    data = await self._post(body)
-                self._server_down = False
-                return data
-            except _RequestFailed as exc:
-                last = exc
-                if not exc.retryable:
-                    raise
-                if exc.wait is not None:
-                    self._pause_until = max(self._pause_until, time.monotonic() + exc.wait)
-                if exc.connection and self._server_down:
-                    break  # another request already found the server down: do not keep retrying
-        assert last is not None
-        if last.connection:
-            self._server_down = True
-        tries = attempt + 1
-        raise _RequestFailed(
-            f"{last} (gave up after {tries} attempt{'s' * (tries > 1)})", retryable=False
-        ) from None
+            async with semaphore:
+                data = await self._post(body)
+            self._server_down = False
+            return data
+
+        def on_failure(exc: AttemptFailed) -> bool:
+            if exc.wait is not None:
+                self._pause_until = max(self._pause_until, time.monotonic() + exc.wait)
+            return not (exc.connection and self._server_down)  # another request found it down
+
+        try:
+            return await acall_with_retries(
+                attempt,
+                retries=0 if self._server_down else self.max_retries,
+                backoff=Backoff(self.backoff, MAX_BACKOFF_S, MAX_RETRY_AFTER_S),
+                on_failure=on_failure,
+            )
+        except RetriesExhausted as exc:
+            if exc.connection:
+                self._server_down = True
+            raise
 
     async def _post(self, body: dict[str, Any]) -> Any:
         import httpx
@@ -403,23 +379,26 @@ class OpenAIGenerator(Generator):
         try:
             resp = await client.post(url, json=body)
         except httpx.TimeoutException as exc:
-            raise _RequestFailed(
+            raise AttemptFailed(
                 f"POST {url} timed out after {self.timeout} s ({type(exc).__name__})", retryable=True
             ) from None
         except (httpx.TransportError, OSError) as exc:
-            raise _RequestFailed(
+            raise AttemptFailed(
                 f"cannot reach {url}: {type(exc).__name__}: {exc}", retryable=True, connection=True
             ) from None
         if resp.status_code >= 400:
             detail = resp.text[:300].strip()
-            raise _RequestFailed(
+            raise AttemptFailed(
                 f"POST {url} answered HTTP {resp.status_code}: {detail}",
-                retryable=resp.status_code in RETRY_STATUS,
-                wait=_retry_after(resp.headers.get("retry-after")),
+                retryable=retryable_status(resp.status_code),
+                wait=retry_after_seconds(resp.headers.get("retry-after"), MAX_RETRY_AFTER_S),
             )
         try:
             return resp.json()
         except ValueError:
-            raise _RequestFailed(
+            raise AttemptFailed(
                 f"POST {url} answered non-JSON: {resp.text[:200]!r}", retryable=False
             ) from None
+
+
+register_backend("openai", OpenAIGenerator, schemes=("http", "https"), fragment="model")

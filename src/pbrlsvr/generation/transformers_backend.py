@@ -46,6 +46,7 @@ import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pbrlsvr.generation.backends import register_backend
 from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
 
 if TYPE_CHECKING:
@@ -384,3 +385,6 @@ class TransformersGenerator(Generator):
             text, hit = truncate_at_stop(text, settings.stop)
             gens.append(Generation(text, len(prompts[r]), length, "stop" if hit else finish))
         return gens
+
+
+register_backend("transformers", TransformersGenerator, default=True)

@@ -29,6 +29,7 @@ import logging
 from typing import Any
 
 from pbrlsvr.errors import MissingDependencyError
+from pbrlsvr.generation.backends import register_backend
 from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
 from pbrlsvr.generation.transformers_backend import truncate_at_stop
 
@@ -161,3 +162,6 @@ class VLLMGenerator(Generator):
     def close(self) -> None:
         """Drop the engine so its GPU memory can be freed."""
         self.llm = None  # type: ignore[assignment]
+
+
+register_backend("vllm", VLLMGenerator, prefix="vllm")

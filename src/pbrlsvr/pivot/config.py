@@ -23,9 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from pbrlsvr.config import DataConfig, StrictModel
+from pbrlsvr.generation.backends import ModelSpec, parse_model_spec
 from pbrlsvr.generation.base import SamplingSettings
 from pbrlsvr.hashing import digest
 
@@ -84,13 +85,13 @@ class PivotConfig(StrictModel):
 
     model: str = Field(
         "qwen2.5-coder-0.5b-instruct",
-        description="the pivot: an offline alias, HF id, folder, .gguf, or what the generation backends accept",
+        description="the pivot's model spec: offline alias, HF id, folder, .gguf, ct2:<model>, vllm:<model>, URL#<model>",
     )
     name: str | None = Field(
         None, description="the model's name in the store and exports; default: `model` as written"
     )
     backend: dict[str, Any] = Field(
-        default_factory=dict, description="extra options handed to the generation backend factory"
+        default_factory=dict, description="the generation backend's options (checked against what it takes)"
     )
     samples: int = Field(4, ge=1, le=1024, description="samples per problem (k) for the majority vote")
     batch_size: int = Field(
@@ -108,6 +109,15 @@ class PivotConfig(StrictModel):
         if value.n != 1:
             raise ValueError("set pivot.samples (samples per problem) instead of pivot.sampling.n")
         return value
+
+    @model_validator(mode="after")
+    def _check_model(self) -> PivotConfig:
+        self.model_spec()
+        return self
+
+    def model_spec(self) -> ModelSpec:
+        """``model`` with ``backend`` as its options (:func:`~pbrlsvr.generation.parse_model_spec`)."""
+        return parse_model_spec(self.model, self.backend)
 
     @property
     def model_name(self) -> str:

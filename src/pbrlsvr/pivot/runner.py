@@ -20,9 +20,8 @@ meanwhile, so they mostly split the work; what they do generate twice (the same 
 time) is stored once (``INSERT OR IGNORE``). Each sample's final answer is the
    rewards' :func:`~pbrlsvr.rewards.answer.extract_final_answer` (see :func:`sample_answer`).
 
-Generators come from :func:`build_pivot_generator`: a model written ``<scheme>:...`` whose scheme
-was registered with :func:`register_generator` (tests and plug-ins), else
-``pbrlsvr.generation.build_generator``.
+Generators come from :func:`build_pivot_generator`: the generation backend ``pivot.model`` selects
+(:mod:`pbrlsvr.generation.backends`; a plugin registers more), with ``pivot.backend`` as its options.
 """
 
 from __future__ import annotations
@@ -119,35 +118,10 @@ def unique_problems(problems: Iterable[Problem]) -> UniqueProblems:
 
 # --- generators ------------------------------------------------------------------------------
 
-GeneratorFactory = Callable[[PivotConfig], Generator]
-_FACTORIES: dict[str, GeneratorFactory] = {}
-
-
-def register_generator(scheme: str, factory: GeneratorFactory | None) -> None:
-    """Build models written ``<scheme>:<anything>`` with ``factory`` (``None`` removes it).
-
-    >>> register_generator("echo", lambda cfg: EchoGenerator())  # doctest: +SKIP
-    """
-    if factory is None:
-        _FACTORIES.pop(scheme, None)
-    else:
-        _FACTORIES[scheme] = factory
-
 
 def build_pivot_generator(cfg: PivotConfig) -> Generator:
-    """The generator for ``cfg.model`` (see the module docstring)."""
-    scheme, sep, _ = cfg.model.partition(":")
-    if sep and scheme in _FACTORIES:
-        return _FACTORIES[scheme](cfg)
-    try:
-        from pbrlsvr.generation import build_generator  # type: ignore[attr-defined]
-    except ImportError:
-        raise PivotError(
-            f"no generation backend can run {cfg.model!r}: pbrlsvr.generation.build_generator is not "
-            "available in this version"
-        ) from None
-    spec = {"model": cfg.model, **cfg.backend} if cfg.backend else cfg.model
-    return build_generator(spec)
+    """The generator of ``cfg.model`` with ``cfg.backend`` as its options (:meth:`PivotConfig.model_spec`)."""
+    return cfg.model_spec().build()
 
 
 # --- planning --------------------------------------------------------------------------------
@@ -459,7 +433,6 @@ def run_pivot(
 
 __all__ = [
     "GenerationFailure",
-    "GeneratorFactory",
     "PivotError",
     "PivotPlan",
     "PivotProblem",
@@ -470,7 +443,6 @@ __all__ = [
     "english_of",
     "pivot_key_set",
     "plan_pivot",
-    "register_generator",
     "run_pivot",
     "run_plan",
     "sample_answer",

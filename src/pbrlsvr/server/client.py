@@ -2,17 +2,17 @@
 
 The service URL is ``url`` if given, else ``$PBRLSVR_URL``, else ``http://127.0.0.1:8000``; the
 bearer token is ``token`` if given, else ``$PBRLSVR_TOKEN`` (none when unset). Connection errors,
-timeouts, 429, 502, 503 and 504 are retried with exponential back-off (``retries`` times); any
-other error raises :class:`RemoteRewardError` with the server's message.
+timeouts and the statuses of the project's one retry rule (:mod:`pbrlsvr.retry`: 408, 409, 429,
+500, 502, 503, 504) are retried with jittered exponential back-off (``retries`` times, waits of at
+most 10 s, ``Retry-After`` honoured up to 10 s); any other error raises :class:`RemoteRewardError`
+with the server's message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import threading
-import time
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,11 +20,20 @@ from typing import Any
 import httpx
 
 from pbrlsvr.errors import PbrlsvrError
+from pbrlsvr.retry import (
+    AttemptFailed,
+    Backoff,
+    RetriesExhausted,
+    acall_with_retries,
+    call_with_retries,
+    retry_after_seconds,
+    retryable_status,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_ENV = "PBRLSVR_URL"
 TOKEN_ENV = "PBRLSVR_TOKEN"
-_RETRY_STATUS = {429, 502, 503, 504}
+MAX_WAIT_S = 10.0
 
 
 class RemoteRewardError(PbrlsvrError, RuntimeError):
@@ -46,8 +55,8 @@ class ScoreClient:
         url: the service's base URL (see the module docstring for the default).
         token: bearer token (default ``$PBRLSVR_TOKEN``).
         timeout: seconds per attempt (a big GRPO batch on a busy CPU service can take minutes).
-        retries: extra attempts after a connection error, timeout, 429 or 5xx-unavailable.
-        backoff: first retry delay in seconds, doubled each time (capped at 10 s).
+        retries: extra attempts after a connection error, a timeout or a retried status.
+        backoff: first retry delay in seconds, doubled each time (jittered, capped at 10 s).
     """
 
     def __init__(
@@ -99,19 +108,18 @@ class ScoreClient:
         if not items:
             return []
         payload = {"items": list(items)}
-        for attempt in range(self.retries + 1):
+
+        def attempt() -> httpx.Response:
             try:
-                resp = self._client().post(f"{self.url}/score", json=payload)
+                return _checked(self._client().post(f"{self.url}/score", json=payload))
             except httpx.TransportError as exc:
-                error: str = f"{type(exc).__name__}: {exc}"
-                delay = self._delay(attempt, None)
-            else:
-                if resp.status_code not in _RETRY_STATUS:
-                    return _results(resp, len(items))
-                error, delay = _describe(resp), self._delay(attempt, resp)
-            if attempt < self.retries:
-                time.sleep(delay)
-        raise RemoteRewardError(f"{self.url}/score failed after {self.retries + 1} attempts: {error}")
+                raise AttemptFailed(f"{type(exc).__name__}: {exc}", connection=True) from None
+
+        try:
+            resp = call_with_retries(attempt, retries=self.retries, backoff=self._backoff)
+        except RetriesExhausted as exc:
+            raise self._gave_up(exc) from None
+        return _results(resp, len(items))
 
     # -- async ---------------------------------------------------------------------------------
 
@@ -127,32 +135,39 @@ class ScoreClient:
         if not items:
             return []
         payload = {"items": list(items)}
-        for attempt in range(self.retries + 1):
-            try:
-                resp = await self._aclient().post(f"{self.url}/score", json=payload)
-            except httpx.TransportError as exc:
-                error: str = f"{type(exc).__name__}: {exc}"
-                delay = self._delay(attempt, None)
-            else:
-                if resp.status_code not in _RETRY_STATUS:
-                    return _results(resp, len(items))
-                error, delay = _describe(resp), self._delay(attempt, resp)
-            if attempt < self.retries:
-                await asyncio.sleep(delay)
-        raise RemoteRewardError(f"{self.url}/score failed after {self.retries + 1} attempts: {error}")
 
-    def _delay(self, attempt: int, resp: httpx.Response | None) -> float:
-        delay = min(10.0, self.backoff * 2**attempt)
-        if resp is not None:
-            with contextlib.suppress(ValueError):
-                delay = max(delay, min(10.0, float(resp.headers.get("retry-after", 0))))
-        return delay
+        async def attempt() -> httpx.Response:
+            try:
+                return _checked(await self._aclient().post(f"{self.url}/score", json=payload))
+            except httpx.TransportError as exc:
+                raise AttemptFailed(f"{type(exc).__name__}: {exc}", connection=True) from None
+
+        try:
+            resp = await acall_with_retries(attempt, retries=self.retries, backoff=self._backoff)
+        except RetriesExhausted as exc:
+            raise self._gave_up(exc) from None
+        return _results(resp, len(items))
+
+    @property
+    def _backoff(self) -> Backoff:
+        return Backoff(self.backoff, cap=MAX_WAIT_S, max_retry_after=MAX_WAIT_S)
+
+    def _gave_up(self, exc: RetriesExhausted) -> RemoteRewardError:
+        return RemoteRewardError(f"{self.url}/score failed after {exc.attempts} attempts: {exc.last}")
 
     def close(self) -> None:
         with self._lock:
             if self._sync is not None and self._sync[0] == os.getpid():
                 self._sync[1].close()
             self._sync = None
+
+
+def _checked(resp: httpx.Response) -> httpx.Response:
+    """``resp``, or a retryable :class:`AttemptFailed` when its status is retried."""
+    if retryable_status(resp.status_code):
+        wait = retry_after_seconds(resp.headers.get("retry-after"), MAX_WAIT_S)
+        raise AttemptFailed(_describe(resp), wait=wait)
+    return resp
 
 
 def _describe(resp: httpx.Response) -> str:
