@@ -95,7 +95,9 @@ def run_demo(
     log(f"      generation engine: {'CTranslate2 int8' if engine else 'transformers generate'}")
 
     def spec(model: str) -> str:
-        return f"ct2:{model}" if engine else model
+        from pbrlsvr.generation import with_backend
+
+        return with_backend(model, "ct2") if engine else model
 
     refs = out / "references.jsonl"
 

@@ -262,9 +262,10 @@ def run_experiment(
     arms = cfg.resolved_arms()
 
     def spec(model: str) -> str:
-        """The generator spec for a model: on the engine unless it already names a backend
-        (``ct2:``, ``vllm:``, ``http://...``, a registered pivot scheme)."""
-        return f"ct2:{model}" if cfg.engine == "ct2" and ":" not in model else model
+        """The generator spec for a model: on the engine unless it already names a backend."""
+        from pbrlsvr.generation import with_backend
+
+        return with_backend(model, "ct2") if cfg.engine == "ct2" else model
 
     model_options = {"compute_type": cfg.compute_type} if cfg.engine == "ct2" else {}
 
