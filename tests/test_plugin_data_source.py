@@ -73,11 +73,13 @@ def test_pbrlsvr_data_loads_a_plugin_source_from_yaml(plugin: Path, tmp_path: Pa
     assert ("toy-arith", "math", "three sums in English and German") in describe_sources()
 
 
+PHRASES = {"What": "The answer is", "Was": "Die Antwort lautet"}
+
+
 class _Adder(Generator):
     """Answers every sum right, in the prompt's language."""
 
     name = "adder"
-    PHRASE = {"What": "The answer is", "Was": "Die Antwort lautet"}
 
     def _generate(
         self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
@@ -86,7 +88,7 @@ class _Adder(Generator):
         for conv in conversations:
             text = conv[-1]["content"]
             a, b = (int(n) for n in re.findall(r"\d+", text)[:2])
-            phrase = next(p for word, p in self.PHRASE.items() if text.startswith(word))
+            phrase = next(p for word, p in PHRASES.items() if text.startswith(word))
             out.append([Generation(f"{a} + {b} = {a + b}. {phrase} {a + b}.", 12, 8, "stop")])
         return out
 

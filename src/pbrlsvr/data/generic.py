@@ -373,16 +373,10 @@ def _table_loader(fmt: str) -> Any:
             raise folder_error(loc.path, fmt)
         if loc.kind == "path" and loc.path.exists() and fmt == "hf":
             raise DataError(f"data.format is 'hf' but {loc.path} is a local file; use jsonl, csv or parquet")
+        mapping: dict[str, Any] = {"columns": cfg.columns, "lang": cfg.lang, "issues": issues}
         if loc.kind != "path" or (fmt == "hf" and not loc.path.exists()):
-            return load_hf_table(
-                loc.value,
-                subset=cfg.subset,
-                split=cfg.split,
-                columns=cfg.columns,
-                lang=cfg.lang,
-                issues=issues,
-            )
-        return load_table(loc.path, fmt=fmt, columns=cfg.columns, lang=cfg.lang, issues=issues)
+            return load_hf_table(loc.value, subset=cfg.subset, split=cfg.split, **mapping)
+        return load_table(loc.path, fmt=fmt, **mapping)
 
     return load
 

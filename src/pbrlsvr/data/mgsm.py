@@ -209,7 +209,6 @@ def load_mgsm_exemplars(
     *,
     langs: list[str] | None = None,
     issues: Issues | None = None,
-    source: str | None = None,
 ) -> list[Problem]:
     """MGSM's ``exemplars.jsonl`` → problems ``mgsm-ex-<n>`` (the 8 few-shot exemplars).
 
@@ -220,7 +219,7 @@ def load_mgsm_exemplars(
     """
     issues = issues or Issues()
     file = Path(path).expanduser() if path is not None else mgsm_dir() / "exemplars.jsonl"
-    source = source or ("mgsm-exemplars" if path is None else str(file))
+    source = "mgsm-exemplars" if path is None else str(file)
     guard = DuplicateGuard(issues)
     by_lang: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
     for line, rec in iter_jsonl(file, issues):

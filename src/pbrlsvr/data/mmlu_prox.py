@@ -165,30 +165,21 @@ def detect(path: Path, cfg: DataConfig) -> bool:
     return bool(rec) and ("option_0" in rec or {"options", "answer", "question"} <= set(rec))
 
 
-register_source(
-    DataSource(
-        "mmlu-prox",
-        _loader("mmlu-prox"),
-        "MMLU-ProX: multiple choice A-J, 29 languages (Hugging Face li-lab/MMLU-ProX, or a local copy)",
-        task="choice",
-        hf_ids=("li-lab/MMLU-ProX",),
-        detect=detect,
-        languages=MMLU_PROX_LANGS,
-        copies_are_benchmark=True,
-        reads_selection=True,
-        order=10,
+for _name, _what, _order in (
+    ("mmlu-prox", "MMLU-ProX: multiple choice A-J, 29 languages", 10),
+    ("mmlu-prox-lite", "MMLU-ProX-Lite: a smaller subset of MMLU-ProX, same schema and languages", 11),
+):
+    register_source(
+        DataSource(
+            _name,
+            _loader(_name),
+            f"{_what} (Hugging Face {MMLU_PROX_HF[_name]}, or a local copy)",
+            task="choice",
+            hf_ids=(MMLU_PROX_HF[_name],),
+            detect=detect if _name == "mmlu-prox" else None,
+            languages=MMLU_PROX_LANGS,
+            copies_are_benchmark=True,
+            reads_selection=True,
+            order=_order,
+        )
     )
-)
-register_source(
-    DataSource(
-        "mmlu-prox-lite",
-        _loader("mmlu-prox-lite"),
-        "MMLU-ProX-Lite: a smaller subset of MMLU-ProX, same schema (Hugging Face li-lab/MMLU-ProX-Lite)",
-        task="choice",
-        hf_ids=("li-lab/MMLU-ProX-Lite",),
-        languages=MMLU_PROX_LANGS,
-        copies_are_benchmark=True,
-        reads_selection=True,
-        order=11,
-    )
-)

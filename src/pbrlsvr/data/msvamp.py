@@ -58,14 +58,13 @@ def load_msvamp(
     *,
     langs: list[str] | None = None,
     issues: Issues | None = None,
-    source: str | None = None,
 ) -> list[Problem]:
     """MSVAMP files (a folder, one ``msvamp_<lang>.jsonl``, or None for the packaged copy) → problems."""
     issues = issues or Issues()
     folder, files = locate_lang_files(
         path, msvamp_dir(), "msvamp_", ".jsonl", name="MSVAMP", langs=langs, issues=issues
     )
-    source = source or ("msvamp" if path is None else str(Path(path).expanduser()))
+    source = "msvamp" if path is None else str(Path(path).expanduser())
 
     en_file = files.get("en") or folder / "msvamp_en.jsonl"
     en_rows = _read(en_file, issues) if en_file.is_file() else None

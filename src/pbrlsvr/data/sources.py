@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Literal
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.report import Issues
 from pbrlsvr.errors import DataError
-from pbrlsvr.registry import Registry
+from pbrlsvr.registry import PLUGINS_ENV, Registry
 
 if TYPE_CHECKING:
     from pbrlsvr.config import DataConfig
@@ -151,16 +151,30 @@ def source_names_help() -> str:
     return ", ".join(s.name for s in source_entries())
 
 
+def known_names() -> list[str]:
+    """Every registered name, aliases after their source's name, in listing order."""
+    return [n for s in source_entries() for n in (s.name, *s.aliases)]
+
+
 def check_source_name(value: str, *, extra: tuple[str, ...] = ()) -> str:
     """``value`` lower-cased when it is ``auto``, one of ``extra`` or a registered source.
 
-    For config validators: an unknown name is a ``ValueError`` whose message names the known
-    ones and the closest.
+    For config validators: an unknown name is a ``ValueError`` whose message names the closest
+    known one and all of them.
     """
     key = value.strip().lower()
     if key in (AUTO, *extra) or key in SOURCES:
         return key
-    raise ValueError(SOURCES.unknown_message(value))
+    from pbrlsvr.config import did_you_mean
+
+    known = [AUTO, *extra, *known_names()]
+    near = did_you_mean(key, known)
+    hint = f" (did you mean {near!r}?)" if near else ""
+    known_text = ", ".join(repr(k) for k in known)
+    raise ValueError(
+        f"unknown data source {value!r}{hint}; expected one of {known_text} "
+        f"(a plugin registers more: --plugin or {PLUGINS_ENV})"
+    )
 
 
 # --- where a source string points --------------------------------------------------------------
