@@ -217,3 +217,19 @@ def test_generic_jsonl_with_column_mapping_and_gold_checks(tmp_path: Path) -> No
         _bench(EvalConfig(data={"source": str(nogold)}))
     with pytest.raises(DataError, match="no problems in language"):
         _bench(EvalConfig(data={"source": "mgsm", "langs": ["ar"]}))
+
+
+def test_a_named_benchmark_keeps_its_languages_a_folder_in_its_layout_does_not(tmp_path: Path) -> None:
+    """Language-ID candidates: every language of a named benchmark; of a folder, those it holds,
+    whichever languages are selected."""
+    from pbrlsvr.config import DataConfig
+    from pbrlsvr.data.resources import mgsm_dir
+    from pbrlsvr.languages import MGSM_LANGS
+
+    named = load_benchmark(DataConfig(source="mgsm", langs=["sw"], limit=1))
+    assert (named.name, named.kind, named.languages, named.langs) == ("mgsm", "math", MGSM_LANGS, ["sw"])
+    for lang in ("en", "sw", "de"):
+        (tmp_path / f"mgsm_{lang}.tsv").write_bytes((mgsm_dir() / f"mgsm_{lang}.tsv").read_bytes())
+    folder = load_benchmark(DataConfig(source=str(tmp_path), langs=["sw"], limit=1))
+    assert (folder.name, folder.languages, folder.langs) == (str(tmp_path), ("de", "en", "sw"), ["sw"])
+    assert load_benchmark(DataConfig(source="mgsm", limit=1), task="choice").kind == "choice"
