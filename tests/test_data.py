@@ -688,6 +688,8 @@ def test_format_and_benchmark_are_checked_against_the_registry() -> None:
     assert EvalConfig(benchmark="mmlu-prox-lite").benchmark == "mmlu-prox-lite"
     with pytest.raises(ValueError, match="did you mean 'polymath'"):
         EvalConfig(benchmark="polymat")
+    with pytest.raises(DataError, match="names a reader, not data"):
+        load_problems("csv")
     with pytest.raises(ValueError, match="reserved"):
         register_source(DataSource("auto", lambda cfg, issues: [], "x"))
 

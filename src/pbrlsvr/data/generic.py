@@ -369,6 +369,11 @@ def _table_loader(fmt: str) -> Any:
 
     def load(cfg: DataConfig, issues: Issues) -> list[Problem]:
         loc = locate(cfg.source)
+        if loc.kind == "name":
+            raise DataError(
+                f"data.source {cfg.source!r} names a reader, not data: set data.source to a file "
+                f"(or a Hub id) and data.format: {fmt}"
+            )
         if loc.path.is_dir():
             raise folder_error(loc.path, fmt)
         if loc.kind == "path" and loc.path.exists() and fmt == "hf":
