@@ -35,7 +35,7 @@ from pbrlsvr.data.readers import (
     parallel_mismatch,
     select_langs,
 )
-from pbrlsvr.data.report import Issues
+from pbrlsvr.data.report import Issues, OnError
 from pbrlsvr.data.resources import mgsm_dir
 from pbrlsvr.data.sources import DataSource, locate, register_source
 from pbrlsvr.errors import UnknownLanguageError
@@ -208,7 +208,9 @@ def load_mgsm_exemplars(
     path: str | Path | None = None,
     *,
     langs: list[str] | None = None,
+    on_error: OnError = "raise",
     issues: Issues | None = None,
+    source: str | None = None,
 ) -> list[Problem]:
     """MGSM's ``exemplars.jsonl`` → problems ``mgsm-ex-<n>`` (the 8 few-shot exemplars).
 
@@ -217,9 +219,10 @@ def load_mgsm_exemplars(
     step-by-step answer without its label is ``meta["solution"]`` (raw: ``meta["answer_cot"]``,
     label: ``meta["answer_prefix"]``); the English one is ``solution_en``.
     """
-    issues = issues or Issues()
+    own = issues is None
+    issues = issues or Issues(on_error)
     file = Path(path).expanduser() if path is not None else mgsm_dir() / "exemplars.jsonl"
-    source = "mgsm-exemplars" if path is None else str(file)
+    source = source or ("mgsm-exemplars" if path is None else str(file))
     guard = DuplicateGuard(issues)
     by_lang: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
     for line, rec in iter_jsonl(file, issues):
@@ -286,6 +289,8 @@ def load_mgsm_exemplars(
                     },
                 )
             )
+    if own:
+        issues.warn_summary(source)
     return problems
 
 
