@@ -259,7 +259,7 @@ def test_each_format_loads_the_same_from_a_folder_and_from_its_file(tmp_path: Pa
     assert [p.id for p in train] == ["gsm8k-train-0000", "gsm8k-train-0001"]
     assert _sans_source(train) == _sans_source(load_problems(str(gsm / "train.jsonl"), format="gsm8k"))
     with pytest.raises(DataError, match="as 'csv'"):
-        load_problems(str(gsm), format="csv")  # not a dataset format: the folder error, unchanged
+        load_problems(str(gsm), format="csv")  # a table format cannot read a folder
 
 
 # --- shared data (development only) -----------------------------------------------------------

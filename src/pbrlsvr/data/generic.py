@@ -56,6 +56,8 @@ _FALLBACKS: dict[str, tuple[str, ...]] = {
 }
 FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv"}
 FILE_FORMATS.update({".parquet": "parquet", ".pq": "parquet"})
+TABLE_SUFFIXES = tuple(FILE_FORMATS)
+"""File name endings of tables (what the generic readers and the benchmarks' local copies use)."""
 
 
 @dataclass

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from pbrlsvr.config import DataConfig, format_validation_error
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.report import Issues, LoadReport
-from pbrlsvr.data.sources import AUTO, resolve_source
+from pbrlsvr.data.sources import AUTO, CHOICE_LETTERS, resolve_source
 from pbrlsvr.errors import ConfigError, DataError
 
 
@@ -108,8 +108,6 @@ def problems_to_jsonl(problems: Iterable[Problem], path: str | Path) -> int:
 
 # --- evaluation -----------------------------------------------------------------------------------
 
-_LETTERS = "ABCDEFGHIJ"
-
 
 @dataclass
 class Benchmark:
@@ -159,7 +157,7 @@ def load_benchmark(data: DataConfig, *, benchmark: str = AUTO, task: str = AUTO)
     kind = source.task
     if kind is None:
         golds = [p.gold for p in problems]
-        letters = golds and all(g is not None and g.strip().upper() in _LETTERS for g in golds)
+        letters = golds and all(g is not None and g.strip().upper() in CHOICE_LETTERS for g in golds)
         kind = "choice" if letters else "math"
     if task != AUTO:
         kind = task

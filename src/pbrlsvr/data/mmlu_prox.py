@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from pbrlsvr.config import DataConfig
-from pbrlsvr.data.generic import read_table
+from pbrlsvr.data.generic import TABLE_SUFFIXES, read_table
 from pbrlsvr.data.hf import load_hf_rows
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import lang_from_name, missing_value
 from pbrlsvr.data.report import Issues
-from pbrlsvr.data.sources import TABLE_SUFFIXES, DataSource, locate, register_source
+from pbrlsvr.data.sources import CHOICE_LETTERS, DataSource, locate, register_source
 from pbrlsvr.errors import DataError, UnknownLanguageError
 from pbrlsvr.languages import normalize_lang
 
@@ -34,8 +34,6 @@ MMLU_PROX_LANGS: tuple[str, ...] = (
     *("hu", "id", "it", "mr", "ne", "ru", "sr", "te", "uk", "ur", "wo", "yo", "zu"),
 )
 """The 29 MMLU-ProX (and -Lite) configurations, one per language."""
-
-LETTERS = "ABCDEFGHIJ"
 
 
 def row_lang(rec: dict[str, Any], fallback: str | None, where: str) -> str:
@@ -85,23 +83,23 @@ def mmlu_prox_problem(rec: dict[str, Any], lang: str, index: int, source: str, p
     if isinstance(rec.get("options"), list | tuple):
         raw = list(rec["options"])
     else:
-        raw = [rec.get(f"option_{i}") for i in range(len(LETTERS))]
+        raw = [rec.get(f"option_{i}") for i in range(len(CHOICE_LETTERS))]
     while raw and missing_value(raw[-1]):
         raw.pop()
     if not raw:
         raise ValueError("no options (expected option_0 ... option_9 or an options list)")
-    if len(raw) > len(LETTERS):
-        raise ValueError(f"{len(raw)} options; at most {len(LETTERS)} (A-J) are supported")
+    if len(raw) > len(CHOICE_LETTERS):
+        raise ValueError(f"{len(raw)} options; at most {len(CHOICE_LETTERS)} (A-J) are supported")
     options = ["N/A" if missing_value(o) else str(o).strip() for o in raw]
     gold: str | None = None
     answer = rec.get("answer")
-    if isinstance(answer, str) and answer.strip().upper() in LETTERS:
+    if isinstance(answer, str) and answer.strip().upper() in CHOICE_LETTERS:
         gold = answer.strip().upper()
     elif not missing_value(rec.get("answer_index")):
-        gold = LETTERS[int(rec["answer_index"])]
+        gold = CHOICE_LETTERS[int(rec["answer_index"])]
     elif isinstance(answer, int) and not isinstance(answer, bool):
-        gold = LETTERS[answer]
-    if gold is None or LETTERS.index(gold) >= len(options):
+        gold = CHOICE_LETTERS[answer]
+    if gold is None or CHOICE_LETTERS.index(gold) >= len(options):
         raise ValueError(f"answer {answer!r} is not a letter of one of the {len(options)} options")
     qid = rec.get("question_id", rec.get("id"))
     pid = f"{prefix}-{qid}" if not missing_value(qid) else f"{prefix}-{index:05d}"

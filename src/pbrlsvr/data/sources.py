@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from pbrlsvr.config import DataConfig
 
 TaskKind = Literal["math", "choice"]
+CHOICE_LETTERS = "ABCDEFGHIJ"
+"""The letters a ``choice`` problem's gold and options use (up to ten options)."""
 Loader = Callable[["DataConfig", Issues], list[Problem]]
 Detector = Callable[[Path, "DataConfig"], bool]
 
@@ -180,8 +182,6 @@ def check_source_name(value: str, *, extra: tuple[str, ...] = ()) -> str:
 # --- where a source string points --------------------------------------------------------------
 
 _HF_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-TABLE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq")
-"""File name endings of tables (what the generic readers and the benchmark files use)."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,9 @@ def locate(source: str) -> Location:
         return Location("path", text, path)
     if text.lower() in SOURCES:
         return Location("name", text.lower(), path)
-    if _HF_ID.fullmatch(text) and path.suffix.lower() not in TABLE_SUFFIXES:
+    from pbrlsvr.data.generic import FILE_FORMATS
+
+    if _HF_ID.fullmatch(text) and path.suffix.lower() not in FILE_FORMATS:
         return Location("hf", text, path)
     return Location("path", text, path)
 
