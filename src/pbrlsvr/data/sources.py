@@ -124,11 +124,6 @@ def unregister_source(name: str) -> None:
         SOURCES.unregister(alias)
 
 
-def get_source(name: str) -> DataSource:
-    """The source called ``name``; an unknown one is a :class:`~pbrlsvr.errors.ConfigError`."""
-    return SOURCES.get(name)
-
-
 def source_entries() -> list[DataSource]:
     """Each registered source once, by ``order`` (then registration)."""
     unique = list({id(s): s for _, s in SOURCES.items()}.values())
@@ -146,11 +141,6 @@ def describe_sources() -> list[tuple[str, str, str]]:
         name = s.name + (f" ({', '.join(s.aliases)})" if s.aliases else "")
         rows.append((name, s.task or "by gold", s.description))
     return rows
-
-
-def source_names_help() -> str:
-    """The registered names in one comma-separated line (for an option's help text)."""
-    return ", ".join(s.name for s in source_entries())
 
 
 def known_names() -> list[str]:
