@@ -25,8 +25,16 @@ from pbrlsvr.data import (
     read_example_model_solutions,
 )
 from pbrlsvr.data import hf as hf_module
-from pbrlsvr.data.readers import ParallelRow, parallel_mismatch
+from pbrlsvr.data.readers import ParallelRow, lang_from_name, parallel_mismatch
 from pbrlsvr.data.resources import data_dir, gsm8k_mgsm_test, mgsm_dir, msvamp_dir
+from pbrlsvr.data.sources import (
+    SOURCES,
+    DataSource,
+    describe_sources,
+    register_source,
+    resolve_source,
+    unregister_source,
+)
 from pbrlsvr.errors import ConfigError, DataError
 from pbrlsvr.languages import MGSM_LANGS, MSVAMP_LANGS
 
@@ -185,7 +193,7 @@ def test_unknown_language_codes_are_refused(tmp_path: Path) -> None:
 def test_source_not_found_names_it(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nope\.jsonl"):
         load_problems(str(tmp_path / "nope.jsonl"))
-    with pytest.raises(DataError, match="not a built-in name"):
+    with pytest.raises(DataError, match=r"not a built-in name.*did you mean 'mgsm'.*msvamp"):
         load_problems("mgsmx")
 
 
@@ -251,7 +259,7 @@ def test_each_format_loads_the_same_from_a_folder_and_from_its_file(tmp_path: Pa
     assert [p.id for p in train] == ["gsm8k-train-0000", "gsm8k-train-0001"]
     assert _sans_source(train) == _sans_source(load_problems(str(gsm / "train.jsonl"), format="gsm8k"))
     with pytest.raises(DataError, match="as 'csv'"):
-        load_problems(str(gsm), format="csv")  # not a dataset format: the folder error, unchanged
+        load_problems(str(gsm), format="csv")  # a table format cannot read a folder
 
 
 # --- shared data (development only) -----------------------------------------------------------
@@ -626,3 +634,117 @@ def test_hf_offline_is_a_clear_error() -> None:
     pytest.importorskip("datasets")
     with pytest.raises(DataError, match=r"could not load Hugging Face dataset 'juletxara/mgsm'.*built-in"):
         load_problems("hf:juletxara/mgsm", langs=["sw"])
+
+
+# --- the registry of sources -----------------------------------------------------------------
+
+
+def test_every_builtin_is_a_registered_source_with_its_task() -> None:
+    tasks = {name.split(" ")[0]: task for name, task, _ in describe_sources()}
+    assert tasks == {
+        "mmlu-prox": "choice",
+        "mmlu-prox-lite": "choice",
+        "polymath": "math",
+        "mgsm": "math",
+        "mgsm-exemplars": "math",
+        "msvamp": "math",
+        "translated": "math",
+        "gsm8k": "math",
+        "jsonl": "by gold",
+        "csv": "by gold",
+        "parquet": "by gold",
+        "hf": "by gold",
+    }
+    assert SOURCES.get("gsm8k:test") is SOURCES.get("gsm8k") is SOURCES.get("GSM8K:train")
+    assert all(description for _, _, description in describe_sources())
+
+
+@pytest.mark.parametrize(
+    ("source", "columns", "expected"),
+    [
+        ("mgsm", {}, "mgsm"),
+        ("gsm8k:test", {}, "gsm8k"),
+        ("openai/gsm8k", {}, "gsm8k"),
+        ("hf:juletxara/mgsm", {}, "mgsm"),
+        ("hf:juletxara/mgsm", {"question": "q"}, "hf"),  # a column mapping means a generic table
+        ("li-lab/MMLU-ProX-Lite", {}, "mmlu-prox-lite"),
+        ("hf:Qwen/PolyMath", {}, "polymath"),
+        ("org/other", {}, "hf"),
+    ],
+)
+def test_names_and_hub_ids_resolve_to_their_source(
+    source: str, columns: dict[str, str], expected: str
+) -> None:
+    assert resolve_source(DataConfig(source=source, columns=columns)).source.name == expected
+
+
+def test_format_and_benchmark_are_checked_against_the_registry() -> None:
+    with pytest.raises(ConfigError, match=r"unknown data source 'mgms' \(did you mean 'mgsm'\?\).*'parquet'"):
+        load_problems(str(mgsm_dir()), format="mgms")
+    assert DataConfig(format="MGSM").format == "mgsm" and DataConfig().format == "auto"
+    from pbrlsvr.evaluation.config import EvalConfig
+
+    assert EvalConfig(benchmark="math").benchmark == "math"
+    assert EvalConfig(benchmark="mmlu-prox-lite").benchmark == "mmlu-prox-lite"
+    with pytest.raises(ValueError, match="did you mean 'polymath'"):
+        EvalConfig(benchmark="polymat")
+    with pytest.raises(DataError, match="names a reader, not data"):
+        load_problems("csv")
+    with pytest.raises(ValueError, match="reserved"):
+        register_source(DataSource("auto", lambda cfg, issues: [], "x"))
+
+
+def test_a_benchmark_copy_on_disk_is_recognised_by_every_command(tmp_path: Path) -> None:
+    """An MMLU-ProX folder of test_<lang>.jsonl files with split: test is MMLU-ProX, not the
+    translated-GSM8K layout it also matches, in `pbrlsvr data` as in eval."""
+    row = {"question_id": 3, "question": "2 + 2?", "option_0": "3", "option_1": "4", "answer": "B"}
+    for lang in ("de", "sw"):
+        (tmp_path / f"test_{lang}.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    cfg = DataConfig(source=str(tmp_path), split="test")
+    assert resolve_source(cfg).source.name == "mmlu-prox"
+    problems = load_problems(cfg)
+    assert [(p.id, p.lang, p.gold, p.meta["options"]) for p in problems] == [
+        ("mmlu-prox-3", "de", "B", ["3", "4"]),
+        ("mmlu-prox-3", "sw", "B", ["3", "4"]),
+    ]
+    assert resolve_source(cfg, "math").source.name == "translated"  # math: no multiple choice
+
+
+def test_a_plugin_detector_never_takes_what_a_builtin_recognises(tmp_path: Path) -> None:
+    seen: list[Path] = []
+
+    def greedy(path: Path, cfg: DataConfig) -> bool:
+        seen.append(path)
+        return True
+
+    register_source(DataSource("greedy", lambda cfg, issues: [], "takes everything", detect=greedy))
+    try:
+        assert resolve_source(DataConfig(source=str(mgsm_dir()))).source.name == "mgsm" and not seen
+        other = tmp_path / "other.jsonl"
+        other.write_text(json.dumps({"question": "?", "lang": "en"}) + "\n", encoding="utf-8")
+        assert resolve_source(DataConfig(source=str(other))).source.name == "greedy" and seen == [other]
+    finally:
+        unregister_source("greedy")
+    assert "greedy" not in SOURCES
+
+
+@pytest.mark.parametrize(
+    ("name", "lang"),
+    [
+        ("sw.jsonl", "sw"),
+        ("test_sw.jsonl", "sw"),
+        ("mmlu-prox-sw.parquet", "sw"),
+        ("probs_swh_Latn.csv", "sw"),
+        ("sw", "sw"),
+        ("low.jsonl", None),
+        ("notes.txt", None),
+    ],
+)
+def test_language_from_a_file_name(name: str, lang: str | None) -> None:
+    assert lang_from_name(Path("data") / name) == lang
+
+
+def test_language_from_a_file_name_pattern() -> None:
+    assert lang_from_name(Path("mgsm_sw.tsv"), "mgsm_", ".tsv") == "sw"
+    assert lang_from_name(Path("mgsm_xx.tsv"), "mgsm_", ".tsv") is None
+    assert lang_from_name(Path("msvamp_sw.jsonl"), "mgsm_", ".tsv") is None

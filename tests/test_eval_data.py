@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from pbrlsvr.data import Benchmark, load_benchmark, resolve_source
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.errors import ConfigError, DataError
-from pbrlsvr.evaluation.benchmarks import detect_reader, load_benchmark
 from pbrlsvr.evaluation.config import EvalConfig, EvalPromptConfig
 from pbrlsvr.evaluation.prompts import build_conversation, instruction, native_prompt, template_hash
 from pbrlsvr.evaluation.scoring import Scorer, extract_choice
@@ -92,6 +92,10 @@ def test_scorer_uses_the_reward_extractor_and_language_id() -> None:
     assert not s_none.correct and s_none.extracted is None
 
 
+def _bench(cfg: EvalConfig) -> Benchmark:
+    return load_benchmark(cfg.data, benchmark=cfg.benchmark, task=cfg.task)
+
+
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -113,8 +117,8 @@ def test_mmlu_prox_jsonl_in_the_hub_schema(tmp_path: Path) -> None:
     _write_jsonl(folder / "test_sw.jsonl", [_prox_row(7, "swali", "J"), _prox_row(8, "swali", "B", 4)])
     _write_jsonl(folder / "test_zh.jsonl", [_prox_row(7, "问题", "J"), _prox_row(8, "问题", "B", 4)])
     cfg = EvalConfig(data={"source": str(folder), "langs": ["zh", "sw"]})
-    assert detect_reader(cfg) == "mmlu-prox"
-    bench = load_benchmark(cfg)
+    assert resolve_source(cfg.data).source.name == "mmlu-prox"
+    bench = _bench(cfg)
     assert bench.kind == "choice" and bench.name == "mmlu-prox" and bench.langs == ["zh", "sw"]
     first = bench.problems[0]
     assert (first.id, first.lang, first.gold) == ("mmlu-prox-7", "zh", "J")
@@ -128,7 +132,7 @@ def test_mmlu_prox_jsonl_in_the_hub_schema(tmp_path: Path) -> None:
         tmp_path / "bad_sw.jsonl", [_prox_row(1, "x", "B", 10) | {"answer": "Z", "answer_index": None}]
     )
     with pytest.raises(DataError, match=r"bad_sw\.jsonl:1"):
-        load_benchmark(EvalConfig(data={"source": str(bad)}, benchmark="mmlu-prox"))
+        _bench(EvalConfig(data={"source": str(bad)}, benchmark="mmlu-prox"))
 
 
 class _FakeHF:
@@ -157,7 +161,7 @@ def test_mmlu_prox_and_polymath_from_the_hub(monkeypatch: pytest.MonkeyPatch) ->
         )
 
     monkeypatch.setattr("pbrlsvr.data.hf._load_dataset", fake_load)
-    bench = load_benchmark(EvalConfig(data={"source": "mmlu-prox-lite", "langs": ["sw", "te"], "limit": 2}))
+    bench = _bench(EvalConfig(data={"source": "mmlu-prox-lite", "langs": ["sw", "te"], "limit": 2}))
     assert bench.kind == "choice" and [p.key for p in bench.problems] == [
         "mmlu-prox-lite-0:sw",
         "mmlu-prox-lite-1:sw",
@@ -165,9 +169,7 @@ def test_mmlu_prox_and_polymath_from_the_hub(monkeypatch: pytest.MonkeyPatch) ->
         "mmlu-prox-lite-1:te",
     ]
     assert calls[0] == ("li-lab/MMLU-ProX-Lite", "sw", "test")
-    poly = load_benchmark(
-        EvalConfig(data={"source": "hf:Qwen/PolyMath", "langs": ["ja"], "split": "low,top"})
-    )
+    poly = _bench(EvalConfig(data={"source": "hf:Qwen/PolyMath", "langs": ["ja"], "split": "low,top"}))
     assert poly.kind == "math" and poly.name == "polymath"
     assert [p.id for p in poly.problems][:4] == [
         "polymath-low-0",
@@ -177,7 +179,7 @@ def test_mmlu_prox_and_polymath_from_the_hub(monkeypatch: pytest.MonkeyPatch) ->
     ]
     assert poly.problems[0].gold == "\\frac{5}{4}" and poly.problems[0].meta["level"] == "low"
     with pytest.raises(DataError, match="levels"):
-        load_benchmark(EvalConfig(data={"source": "polymath", "langs": ["ja"], "split": "easy"}))
+        _bench(EvalConfig(data={"source": "polymath", "langs": ["ja"], "split": "easy"}))
 
 
 def test_polymath_local_layout(tmp_path: Path) -> None:
@@ -191,12 +193,12 @@ def test_polymath_local_layout(tmp_path: Path) -> None:
                     for i in range(2)
                 ],
             )
-    bench = load_benchmark(EvalConfig(data={"source": str(tmp_path / "poly"), "split": "medium", "limit": 1}))
+    bench = _bench(EvalConfig(data={"source": str(tmp_path / "poly"), "split": "medium", "limit": 1}))
     assert bench.name == "polymath" and [p.key for p in bench.problems] == [
         "polymath-medium-0:en",
         "polymath-medium-0:sw",
     ]
-    single = load_benchmark(EvalConfig(data={"source": str(tmp_path / "poly" / "sw" / "low.jsonl")}))
+    single = _bench(EvalConfig(data={"source": str(tmp_path / "poly" / "sw" / "low.jsonl")}))
     assert [p.key for p in single.problems] == ["polymath-low-0:sw", "polymath-low-1:sw"]
 
 
@@ -206,15 +208,15 @@ def test_generic_jsonl_with_column_mapping_and_gold_checks(tmp_path: Path) -> No
         [{"frage": "Wie viel ist 2+2?", "loesung": "4"}, {"frage": "Und 3+3?", "loesung": "6"}],
     )
     cfg = EvalConfig(data={"source": str(path), "columns": {"question": "frage", "gold": "loesung"}})
-    bench = load_benchmark(cfg)
+    bench = _bench(cfg)
     assert bench.kind == "math" and bench.langs == ["de"] and [p.gold for p in bench.problems] == ["4", "6"]
     letters = _write_jsonl(tmp_path / "mc_en.jsonl", [{"question": "A or B?", "gold": "B"}])
-    assert load_benchmark(EvalConfig(data={"source": str(letters)})).kind == "choice"
+    assert _bench(EvalConfig(data={"source": str(letters)})).kind == "choice"
     nogold = _write_jsonl(tmp_path / "ng_en.jsonl", [{"question": "?"}])
     with pytest.raises(DataError, match="no gold answer"):
-        load_benchmark(EvalConfig(data={"source": str(nogold)}))
+        _bench(EvalConfig(data={"source": str(nogold)}))
     with pytest.raises(DataError, match="no problems in language"):
-        load_benchmark(EvalConfig(data={"source": "mgsm", "langs": ["ar"]}))
+        _bench(EvalConfig(data={"source": "mgsm", "langs": ["ar"]}))
 
 
 def test_exemplar_texts_are_the_ones_the_stored_figures_were_made_with() -> None:
@@ -237,3 +239,19 @@ def test_exemplar_texts_are_the_ones_the_stored_figures_were_made_with() -> None
     assert digest(turns) == "f4f7e365923593cc"
     assert digest(exemplar_pairs()) == "65420ff4d3458fff"
     assert digest([case.__dict__ for case in build_cases()]) == "88aed51ac2884860"
+
+
+def test_a_named_benchmark_keeps_its_languages_a_folder_in_its_layout_does_not(tmp_path: Path) -> None:
+    """Language-ID candidates: every language of a named benchmark; of a folder, those it holds,
+    whichever languages are selected."""
+    from pbrlsvr.config import DataConfig
+    from pbrlsvr.data.resources import mgsm_dir
+    from pbrlsvr.languages import MGSM_LANGS
+
+    named = load_benchmark(DataConfig(source="mgsm", langs=["sw"], limit=1))
+    assert (named.name, named.kind, named.languages, named.langs) == ("mgsm", "math", MGSM_LANGS, ["sw"])
+    for lang in ("en", "sw", "de"):
+        (tmp_path / f"mgsm_{lang}.tsv").write_bytes((mgsm_dir() / f"mgsm_{lang}.tsv").read_bytes())
+    folder = load_benchmark(DataConfig(source=str(tmp_path), langs=["sw"], limit=1))
+    assert (folder.name, folder.languages, folder.langs) == (str(tmp_path), ("de", "en", "sw"), ["sw"])
+    assert load_benchmark(DataConfig(source="mgsm", limit=1), task="choice").kind == "choice"

@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
-from pbrlsvr.data import load_problems
+from pbrlsvr.data import load_benchmark, load_problems
 from pbrlsvr.errors import ConfigError, DataError
-from pbrlsvr.evaluation import EvalConfig, compare_runs, evaluate, load_benchmark, read_predictions, summarize
+from pbrlsvr.evaluation import EvalConfig, compare_runs, evaluate, read_predictions, summarize
 from pbrlsvr.evaluation.store import PredictionStore
 from pbrlsvr.generation.backends import ModelSpec
 from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
@@ -43,7 +43,7 @@ class Scripted(Generator):
         self.asked: list[str] = []
         self.batches: list[int] = []
         self.problems = load_benchmark(
-            cfg.model_copy(update={"data": cfg.data.model_copy(update={"limit": None})})
+            cfg.data.model_copy(update={"limit": None}), benchmark=cfg.benchmark, task=cfg.task
         ).problems
         self.index = {pid: i for i, pid in enumerate(dict.fromkeys(p.id for p in self.problems))}
 

@@ -47,15 +47,19 @@ def validate_langs(value: Any) -> list[str] | None:
 class DataConfig(StrictModel):
     """Where problems come from (see :func:`pbrlsvr.data.load_problems`).
 
-    ``source`` is one of: a built-in name (``mgsm``, ``mgsm-exemplars``, ``msvamp``, ``gsm8k``,
-    ``gsm8k:test``), a local file (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``), a
-    local folder of ``mgsm_<lang>.tsv`` / ``msvamp_<lang>.jsonl`` / ``train_<lang>.jsonl`` files,
-    or a Hugging Face dataset id (``juletxara/mgsm``, optionally prefixed ``hf:``).
+    ``source`` is one of: a registered data source (``mgsm``, ``mgsm-exemplars``, ``msvamp``,
+    ``gsm8k``, ``gsm8k:test``, ``mmlu-prox``, ``polymath``, a plugin's; ``pbrlsvr data --list``), a
+    local file (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``), a local folder of
+    ``mgsm_<lang>.tsv`` / ``msvamp_<lang>.jsonl`` / ``train_<lang>.jsonl`` files, or a Hugging Face
+    dataset id (``juletxara/mgsm``, optionally prefixed ``hf:``). ``format`` names the registered
+    source that reads it (``auto``: see :func:`pbrlsvr.data.sources.resolve_source`).
     """
 
-    source: str = Field("mgsm", description="built-in name, file, folder or HF dataset id")
-    format: Literal["auto", "mgsm", "msvamp", "gsm8k", "translated", "jsonl", "csv", "parquet", "hf"] = Field(
-        "auto", description="how to read `source`; auto guesses from the name and extension"
+    source: str = Field("mgsm", description="registered source name, file, folder or HF dataset id")
+    format: str = Field(
+        "auto",
+        description="the registered source that reads `source` (mgsm, msvamp, gsm8k, translated, jsonl, "
+        "csv, parquet, hf, ...); auto guesses from the name, the files and the extension",
     )
     split: str | None = Field(None, description="dataset split for HF ids and gsm8k (train/test)")
     subset: str | None = Field(None, description="HF dataset configuration name")
@@ -75,6 +79,13 @@ class DataConfig(StrictModel):
     )
 
     _check_langs = field_validator("langs", mode="before")(validate_langs)
+
+    @field_validator("format")
+    @classmethod
+    def _check_format(cls, value: str) -> str:
+        from pbrlsvr.data.sources import check_source_name
+
+        return check_source_name(value)
 
     @field_validator("lang", mode="before")
     @classmethod

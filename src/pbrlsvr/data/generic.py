@@ -21,17 +21,26 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pbrlsvr.config import DataConfig
 from pbrlsvr.data.hf import load_hf_rows
 from pbrlsvr.data.problem import Problem
-from pbrlsvr.data.readers import DuplicateGuard, canonical_number, iter_jsonl, read_bytes, stable_hash
-from pbrlsvr.data.report import Issues, OnError
+from pbrlsvr.data.readers import (
+    DuplicateGuard,
+    canonical_number,
+    iter_jsonl,
+    missing_value,
+    name_and_lang,
+    read_bytes,
+    stable_hash,
+)
+from pbrlsvr.data.report import Issues
+from pbrlsvr.data.sources import DataSource, folder_error, locate, register_source
 from pbrlsvr.errors import DataError, UnknownLanguageError
 from pbrlsvr.io_checks import find_unencodable, loads_strict
 from pbrlsvr.languages import normalize_lang
@@ -47,6 +56,8 @@ _FALLBACKS: dict[str, tuple[str, ...]] = {
 }
 FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv"}
 FILE_FORMATS.update({".parquet": "parquet", ".pq": "parquet"})
+TABLE_SUFFIXES = tuple(FILE_FORMATS)
+"""File name endings of tables (what the generic readers and the benchmarks' local copies use)."""
 
 
 @dataclass
@@ -164,14 +175,6 @@ def read_table(path: str | Path, fmt: str = "auto", issues: Issues | None = None
 # --- rows → problems -----------------------------------------------------------------------------
 
 
-def _missing(value: Any) -> bool:
-    return (
-        value is None
-        or (isinstance(value, float) and math.isnan(value))
-        or (isinstance(value, str) and not value.strip())
-    )
-
-
 def resolve_columns(
     table_name: str, available: list[str], columns: Mapping[str, str] | None
 ) -> dict[str, str]:
@@ -204,17 +207,6 @@ def resolve_columns(
     return resolved
 
 
-def _name_and_lang(stem: str) -> tuple[str, str | None]:
-    """``probs_de`` → (``probs``, ``de``); a stem without a language suffix → (stem, None)."""
-    m = re.fullmatch(r"(?P<name>.+?)[_.-](?P<lang>[A-Za-z]{2,3}(?:[_-][A-Za-z]{4})?)", stem)
-    if m:
-        try:
-            return m.group("name"), normalize_lang(m.group("lang"))
-        except UnknownLanguageError:
-            pass
-    return stem, None
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "row"
 
@@ -232,7 +224,7 @@ class _Plan:
 
 def _cell(rec: Mapping[str, Any], plan: _Plan, f: str) -> Any:
     value = rec.get(plan.columns[f]) if f in plan.columns else None
-    return None if _missing(value) else value
+    return None if missing_value(value) else value
 
 
 def _row_to_problem(rec: dict[str, Any], number: int, index: int, unit: str, plan: _Plan) -> Problem | str:
@@ -242,7 +234,7 @@ def _row_to_problem(rec: dict[str, Any], number: int, index: int, unit: str, pla
     if absent:
         return f"missing column(s) {absent}; row has: {', '.join(map(str, rec)) or 'nothing'}"
     question = rec[m["question"]]
-    if _missing(question):
+    if missing_value(question):
         return "empty question"
     if not isinstance(question, str):
         return f"question is not text ({type(question).__name__})"
@@ -325,17 +317,15 @@ def load_table(
     fmt: str = "auto",
     columns: Mapping[str, str] | None = None,
     lang: str | None = None,
-    on_error: OnError = "raise",
     issues: Issues | None = None,
     source: str | None = None,
 ) -> list[Problem]:
     """A JSONL / JSON / CSV / TSV / Parquet file of problems (see the module docstring)."""
-    own = issues is None
-    issues = issues or Issues(on_error)
+    issues = issues or Issues()
     file = Path(path).expanduser()
     table = read_table(file, fmt, issues)
-    name, name_lang = _name_and_lang(file.stem)
-    problems = table_to_problems(
+    name, name_lang = name_and_lang(file.stem)
+    return table_to_problems(
         table,
         columns=columns,
         lang=normalize_lang(lang) if lang else name_lang,
@@ -343,9 +333,6 @@ def load_table(
         source=source or str(file),
         issues=issues,
     )
-    if own:
-        issues.warn_summary(source or str(file))
-    return problems
 
 
 def load_hf_table(
@@ -355,20 +342,18 @@ def load_hf_table(
     split: str | None = None,
     columns: Mapping[str, str] | None = None,
     lang: str | None = None,
-    on_error: OnError = "raise",
     issues: Issues | None = None,
 ) -> list[Problem]:
     """Any Hugging Face dataset split, mapped like a file (needs the network or the HF cache).
 
     Without a ``lang`` column or ``lang=``, a subset named after a language (``"de"``) gives it.
     """
-    own = issues is None
-    issues = issues or Issues(on_error)
+    issues = issues or Issues()
     hf = load_hf_rows(dataset_id, subset, split)
     table = _Table(hf.name, "row", hf.columns, [(i + 1, i, dict(rec)) for i, rec in enumerate(hf)])
     name = dataset_id.rsplit("/", 1)[-1]
-    _, subset_lang = _name_and_lang(f"x_{subset}") if subset else ("", None)
-    problems = table_to_problems(
+    _, subset_lang = name_and_lang(f"x_{subset}") if subset else ("", None)
+    return table_to_problems(
         table,
         columns=columns,
         lang=normalize_lang(lang) if lang else subset_lang,
@@ -376,6 +361,38 @@ def load_hf_table(
         source=f"hf:{dataset_id}",
         issues=issues,
     )
-    if own:
-        issues.warn_summary(hf.name)
-    return problems
+
+
+# --- registered sources ----------------------------------------------------------------------
+
+
+def _table_loader(fmt: str) -> Any:
+    """The generic reader of ``fmt``: a local file as that format, a Hub id as a dataset split."""
+
+    def load(cfg: DataConfig, issues: Issues) -> list[Problem]:
+        loc = locate(cfg.source)
+        if loc.kind == "name":
+            raise DataError(
+                f"data.source {cfg.source!r} names a reader, not data: set data.source to a file "
+                f"(or a Hub id) and data.format: {fmt}"
+            )
+        if loc.path.is_dir():
+            raise folder_error(loc.path, fmt)
+        if loc.kind == "path" and loc.path.exists() and fmt == "hf":
+            raise DataError(f"data.format is 'hf' but {loc.path} is a local file; use jsonl, csv or parquet")
+        mapping: dict[str, Any] = {"columns": cfg.columns, "lang": cfg.lang, "issues": issues}
+        if loc.kind != "path" or (fmt == "hf" and not loc.path.exists()):
+            return load_hf_table(loc.value, subset=cfg.subset, split=cfg.split, **mapping)
+        return load_table(loc.path, fmt=fmt, **mapping)
+
+    return load
+
+
+_GENERIC = "any table, mapped to problems with data.columns (question, gold, lang, id, ...)"
+for _fmt, _what in (
+    ("jsonl", "JSON lines or a JSON array (.jsonl, .ndjson, .json)"),
+    ("csv", "CSV or TSV with a header row (.csv, .tsv)"),
+    ("parquet", "Parquet (.parquet, .pq)"),
+    ("hf", "a Hugging Face dataset split (owner/name or hf:owner/name; data.subset, data.split)"),
+):
+    register_source(DataSource(_fmt, _table_loader(_fmt), f"{_what}: {_GENERIC}", task=None, order=90))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pbrlsvr.config import DataConfig
 from pbrlsvr.data.hf import load_hf_rows, require_columns
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import (
@@ -30,15 +31,17 @@ from pbrlsvr.data.readers import (
     lang_files,
     lang_from_name,
     normalize_ws,
+    peek_jsonl_keys,
     read_bytes,
     select_langs,
     stable_hash,
 )
-from pbrlsvr.data.report import Issues, OnError
+from pbrlsvr.data.report import Issues
 from pbrlsvr.data.resources import gsm8k_mgsm_model_solutions, gsm8k_mgsm_test
+from pbrlsvr.data.sources import DataSource, locate, register_source
 from pbrlsvr.errors import DataError, UnknownLanguageError
 from pbrlsvr.io_checks import find_unencodable, loads_strict
-from pbrlsvr.languages import normalize_lang
+from pbrlsvr.languages import MGSM_LANGS, normalize_lang
 
 logger = logging.getLogger("pbrlsvr.data")
 
@@ -74,13 +77,11 @@ def load_gsm8k(
     path: str | Path | None = None,
     *,
     split: str | None = None,
-    on_error: OnError = "raise",
     issues: Issues | None = None,
     source: str | None = None,
 ) -> list[Problem]:
     """GSM8K JSONL → English problems with gold and ``solution_en`` (see the module docstring)."""
-    own = issues is None
-    issues = issues or Issues(on_error)
+    issues = issues or Issues()
     if path is None:
         file, split, source = gsm8k_mgsm_test(), split or "test", source or "gsm8k:test"
     else:
@@ -116,8 +117,6 @@ def load_gsm8k(
             )
         )
     issues.check_file_not_empty(file, len(problems))
-    if own:
-        issues.warn_summary(source)
     return problems
 
 
@@ -153,7 +152,7 @@ class EnglishIndex:
         file = Path(path)
         rows = [
             EnglishMatch(int(p.id.rsplit("-", 1)[1]), p.question, p.solution_en or "", p.gold)
-            for p in load_gsm8k(file, split=split or _split_from_name(file), on_error="raise")
+            for p in load_gsm8k(file, split=split or _split_from_name(file))
         ]
         return cls(rows, split or _split_from_name(file), file)
 
@@ -183,7 +182,6 @@ def load_gsm8k_translated(
     langs: list[str] | None = None,
     split: str | None = None,
     english_path: str | Path | None = None,
-    on_error: OnError = "raise",
     issues: Issues | None = None,
     source: str | None = None,
 ) -> list[Problem]:
@@ -192,8 +190,7 @@ def load_gsm8k_translated(
     ``english_path`` is the English GSM8K JSONL of the same split; by default ``<split>.jsonl``
     beside the files or ``../gsm8k/<split>.jsonl`` is used when it exists.
     """
-    own = issues is None
-    issues = issues or Issues(on_error)
+    issues = issues or Issues()
     target = Path(path).expanduser()
     if target.is_file():
         split = split or _split_from_name(target)
@@ -267,8 +264,6 @@ def load_gsm8k_translated(
                 continue
             problems.append(Problem(pid, lang, question, question_en, gold, source, solution, meta))
         issues.check_file_not_empty(file, len(problems) - start)
-    if own:
-        issues.warn_summary(source)
     return problems
 
 
@@ -277,12 +272,10 @@ def load_gsm8k_hf(
     *,
     subset: str | None = "main",
     split: str = "test",
-    on_error: OnError = "raise",
     issues: Issues | None = None,
 ) -> list[Problem]:
     """GSM8K from the Hugging Face Hub (``openai/gsm8k``, subset ``main``); needs the network or cache."""
-    own = issues is None
-    issues = issues or Issues(on_error)
+    issues = issues or Issues()
     table = load_hf_rows(dataset_id, subset, split)
     require_columns(table, {"question": "question", "solution_en": "answer"})
     problems: list[Problem] = []
@@ -308,8 +301,6 @@ def load_gsm8k_hf(
             )
         )
     issues.check_file_not_empty(table.name, len(problems))
-    if own:
-        issues.warn_summary(table.name)
     return problems
 
 
@@ -337,3 +328,71 @@ def read_example_model_solutions(path: str | Path | None = None) -> dict[str, di
             raise DataError(f"{file}:{number}: {unusable}")
         out[rec["question"]] = rec
     return out
+
+
+# --- registered sources ----------------------------------------------------------------------
+
+
+def _load_translated(cfg: DataConfig, issues: Issues) -> list[Problem]:
+    loc = locate(cfg.source)
+    if loc.kind != "path":
+        raise DataError(
+            f"translated GSM8K is read from <split>_<lang>.jsonl files; {cfg.source!r} is not a path"
+        )
+    return load_gsm8k_translated(loc.path, langs=cfg.langs, split=cfg.split, issues=issues)
+
+
+def _detect_translated(path: Path, cfg: DataConfig) -> bool:
+    if path.is_dir():
+        prefix = f"{cfg.split or 'train'}_"
+        return any(lang_from_name(f, prefix, ".jsonl") for f in sorted(path.iterdir()) if f.is_file())
+    keys = (peek_jsonl_keys(path) if path.suffix.lower() == ".jsonl" else None) or set()
+    return {"question", "question_en", "answer"} <= keys and bool(re.fullmatch(r"(train|test)_.+", path.stem))
+
+
+def _load_gsm8k(cfg: DataConfig, issues: Issues) -> list[Problem]:
+    loc = locate(cfg.source)
+    if loc.kind == "hf":
+        return load_gsm8k_hf(loc.value, subset=cfg.subset or "main", split=cfg.split or "test", issues=issues)
+    if loc.kind == "name":
+        split = "train" if loc.key == "gsm8k:train" else (cfg.split or "test")
+        if split != "test":
+            raise DataError(
+                f"GSM8K {split} is not packaged with pbrlsvr (only the 250 test problems MGSM uses are): "
+                f"set data.source to the path of GSM8K's {split}.jsonl (e.g. ../shared/data/gsm8k/{split}.jsonl) "
+                f"or to the Hugging Face id {GSM8K_HF_ID} with data.split={split}"
+            )
+        return load_gsm8k(issues=issues)
+    if loc.path.is_dir():
+        split = cfg.split or "test"
+        return load_gsm8k(loc.path / f"{split}.jsonl", split=split, issues=issues)
+    return load_gsm8k(loc.path, split=cfg.split, issues=issues)
+
+
+def _detect_gsm8k(path: Path, cfg: DataConfig) -> bool:
+    if path.is_dir():
+        return (path / f"{cfg.split or 'test'}.jsonl").is_file()
+    return path.suffix.lower() == ".jsonl" and peek_jsonl_keys(path) == {"question", "answer"}
+
+
+register_source(
+    DataSource(
+        "translated",
+        _load_translated,
+        "machine-translated GSM8K: <split>_<lang>.jsonl files (question, question_en, answer), linked to GSM8K",
+        detect=_detect_translated,
+        order=50,
+    )
+)
+register_source(
+    DataSource(
+        "gsm8k",
+        _load_gsm8k,
+        "GSM8K test, the 250 problems MGSM uses (packaged, MIT); train: its train.jsonl or openai/gsm8k",
+        aliases=("gsm8k:test", "gsm8k:train"),
+        hf_ids=(GSM8K_HF_ID,),
+        detect=_detect_gsm8k,
+        languages=MGSM_LANGS,
+        order=51,
+    )
+)

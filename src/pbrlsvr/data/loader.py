@@ -1,20 +1,15 @@
-"""One entry point: a :class:`DataConfig` → a list of :class:`Problem`.
+"""One entry point: a :class:`DataConfig` → a list of :class:`Problem` (and, for evaluation, a
+:class:`Benchmark`: the problems with their task kind and languages).
 
-``source`` is resolved in this order:
-
-1. ``hf:<id>`` or ``format: hf`` → the Hugging Face Hub (``juletxara/mgsm`` and ``openai/gsm8k``
-   get their dedicated loaders, any other id needs a column mapping or same-named columns);
-2. a built-in name → the data packaged with pbrlsvr: ``mgsm`` (250 × 11 languages),
-   ``mgsm-exemplars`` (8 × 11), ``msvamp`` (1,000 × 10), ``gsm8k`` / ``gsm8k:test`` (the 250 GSM8K
-   test problems MGSM uses, not all 1,319). ``gsm8k:train`` is not packaged: give the path of
-   GSM8K's ``train.jsonl`` or the HF id ``openai/gsm8k`` with ``split: train``;
-3. an existing folder → ``mgsm_<lang>.tsv``, ``msvamp_<lang>.jsonl`` or ``train_<lang>.jsonl``
-   (GSM8K translated) files, whichever it holds (or as ``format`` says);
-4. an existing file → by ``format``, else by its name (``mgsm_<lang>.tsv``, ``msvamp_<lang>.jsonl``,
-   ``train_<lang>.jsonl``, ``exemplars.jsonl``) and, for JSON lines, its first record's keys
-   (GSM8K's ``question``/``answer`` with ``#### N``; MSVAMP's ``m_query``/``response``); anything
-   else is a generic table mapped with ``columns``;
-5. ``owner/name`` that is not a local path → a Hugging Face dataset id.
+Which registered source reads ``data.source`` is :func:`pbrlsvr.data.sources.resolve_source`'s
+choice: a registered name (``mgsm``, ``mgsm-exemplars``, ``msvamp``, ``gsm8k``/``gsm8k:test``,
+``mmlu-prox``, ``polymath``, a plugin's) or a Hub id a source lists (``juletxara/mgsm``,
+``openai/gsm8k``, ``li-lab/MMLU-ProX``, ``Qwen/PolyMath``); else ``data.format``; else, for a local
+file or folder, the first source that recognises it (``mgsm_<lang>.tsv``, ``msvamp_<lang>.jsonl``,
+``train_<lang>.jsonl``, ``exemplars.jsonl``, GSM8K's ``question``/``answer`` records,
+MMLU-ProX's options, PolyMath's ids and ``<lang>/<level>.jsonl`` layout); else a generic table
+mapped with ``columns`` (by extension) or a Hugging Face dataset. ``gsm8k:train`` is not packaged:
+give the path of GSM8K's ``train.jsonl`` or the HF id ``openai/gsm8k`` with ``split: train``.
 
 Then the problems are grouped by language (in ``langs`` order, else the order languages first
 appear), ``langs`` keeps those languages (one the source lacks is an error) and ``limit`` keeps
@@ -24,33 +19,18 @@ the first N problems of each language: with parallel data, the same ids in every
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from pbrlsvr.config import DataConfig, format_validation_error
-from pbrlsvr.data.generic import FILE_FORMATS, load_hf_table, load_table
-from pbrlsvr.data.gsm8k import GSM8K_HF_ID, load_gsm8k, load_gsm8k_hf, load_gsm8k_translated
-from pbrlsvr.data.mgsm import MGSM_HF_ID, load_mgsm, load_mgsm_exemplars, load_mgsm_hf
-from pbrlsvr.data.msvamp import load_msvamp
 from pbrlsvr.data.problem import Problem
-from pbrlsvr.data.readers import lang_from_name, peek_jsonl_keys
 from pbrlsvr.data.report import Issues, LoadReport
+from pbrlsvr.data.sources import AUTO, CHOICE_LETTERS, resolve_source
 from pbrlsvr.errors import ConfigError, DataError
-
-BUILTIN_SOURCES: dict[str, str] = {
-    "mgsm": "MGSM test: 250 problems × 11 languages (packaged, CC BY 4.0)",
-    "mgsm-exemplars": "MGSM few-shot exemplars: 8 × 11 languages (packaged, CC BY 4.0)",
-    "msvamp": "MSVAMP: 1,000 problems × 10 languages (packaged, Apache-2.0)",
-    "gsm8k": "GSM8K test, the 250 problems MGSM uses (packaged, MIT); same as gsm8k:test",
-    "gsm8k:test": "GSM8K test, the 250 problems MGSM uses (packaged, MIT)",
-    "gsm8k:train": "not packaged: use the path of GSM8K train.jsonl or hf:openai/gsm8k with split train",
-}
-
-_HF_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def _as_config(cfg: DataConfig | str | None, fields: dict[str, Any]) -> DataConfig:
@@ -64,135 +44,6 @@ def _as_config(cfg: DataConfig | str | None, fields: dict[str, Any]) -> DataConf
         return DataConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, raw, "load_problems arguments")) from None
-
-
-def _builtin(name: str, cfg: DataConfig, issues: Issues) -> list[Problem]:
-    if name == "mgsm":
-        return load_mgsm(langs=cfg.langs, link_english=cfg.link_english, issues=issues)
-    if name == "mgsm-exemplars":
-        return load_mgsm_exemplars(langs=cfg.langs, issues=issues)
-    if name == "msvamp":
-        return load_msvamp(langs=cfg.langs, issues=issues)
-    split = "train" if name == "gsm8k:train" else (cfg.split or "test")
-    if split != "test":
-        raise DataError(
-            f"GSM8K {split} is not packaged with pbrlsvr (only the 250 test problems MGSM uses are): "
-            f"set data.source to the path of GSM8K's {split}.jsonl (e.g. ../shared/data/gsm8k/{split}.jsonl) "
-            f"or to the Hugging Face id {GSM8K_HF_ID} with data.split={split}"
-        )
-    return load_gsm8k(issues=issues)
-
-
-def _load_format(fmt: str, path: Path, cfg: DataConfig, issues: Issues) -> list[Problem] | None:
-    """Load ``path``, a file or a folder, as the dataset format ``fmt`` (``mgsm``, ``msvamp``,
-    ``translated``, ``gsm8k``); ``None`` when ``fmt`` is none of them. A GSM8K folder is read from
-    its ``<split>.jsonl`` (``test`` by default)."""
-    if fmt == "mgsm":
-        return load_mgsm(path, langs=cfg.langs, link_english=cfg.link_english, issues=issues)
-    if fmt == "msvamp":
-        return load_msvamp(path, langs=cfg.langs, issues=issues)
-    if fmt == "translated":
-        return load_gsm8k_translated(path, langs=cfg.langs, split=cfg.split, issues=issues)
-    if fmt == "gsm8k":
-        if path.is_dir():
-            split = cfg.split or "test"
-            return load_gsm8k(path / f"{split}.jsonl", split=split, issues=issues)
-        return load_gsm8k(path, split=cfg.split, issues=issues)
-    return None
-
-
-def _folder(path: Path, cfg: DataConfig, issues: Issues) -> list[Problem]:
-    fmt = cfg.format
-    names = sorted(p.name for p in path.iterdir() if p.is_file())
-    if fmt == "auto":
-        if any(lang_from_name(Path(n), "mgsm_", ".tsv") for n in names):
-            fmt = "mgsm"
-        elif any(lang_from_name(Path(n), "msvamp_", ".jsonl") for n in names):
-            fmt = "msvamp"
-        elif any(lang_from_name(Path(n), f"{cfg.split or 'train'}_", ".jsonl") for n in names):
-            fmt = "translated"
-        elif f"{cfg.split or 'test'}.jsonl" in names:
-            fmt = "gsm8k"
-    problems = _load_format(fmt, path, cfg, issues)
-    if problems is not None:
-        return problems
-    shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
-    raise DataError(
-        f"cannot load the folder {path} as {fmt!r}: expected mgsm_<lang>.tsv, msvamp_<lang>.jsonl, "
-        f"train_<lang>.jsonl or GSM8K <split>.jsonl files (or a single file as data.source); "
-        f"it holds: {shown or 'nothing'}"
-    )
-
-
-def _file(path: Path, cfg: DataConfig, issues: Issues) -> list[Problem]:
-    fmt = cfg.format
-    if fmt == "auto" and not cfg.columns:
-        if lang_from_name(path, "mgsm_", ".tsv"):
-            fmt = "mgsm"
-        elif lang_from_name(path, "msvamp_", ".jsonl"):
-            fmt = "msvamp"
-        elif path.name == "exemplars.jsonl":
-            return load_mgsm_exemplars(path, langs=cfg.langs, issues=issues)
-        elif path.suffix.lower() == ".jsonl":
-            keys = peek_jsonl_keys(path) or set()
-            if {"m_query", "response"} <= keys:
-                fmt = "msvamp"
-            elif {"question", "question_en", "answer"} <= keys and re.fullmatch(
-                r"(train|test)_.+", path.stem
-            ):
-                fmt = "translated"
-            elif keys == {"question", "answer"}:
-                fmt = "gsm8k"
-    problems = _load_format(fmt, path, cfg, issues)
-    if problems is not None:
-        return problems
-    if fmt == "hf":
-        raise DataError(f"data.format is 'hf' but {path} is a local file; use jsonl, csv or parquet")
-    table_fmt = fmt if fmt in ("jsonl", "csv", "parquet") else "auto"
-    if table_fmt == "auto" and path.suffix.lower() not in FILE_FORMATS:
-        raise DataError(
-            f"{path}: cannot tell the format from the extension {path.suffix!r}: expected one of "
-            f"{', '.join(sorted(FILE_FORMATS))}, or set data.format"
-        )
-    return load_table(path, fmt=table_fmt, columns=cfg.columns, lang=cfg.lang, issues=issues)
-
-
-def _hf(dataset_id: str, cfg: DataConfig, issues: Issues) -> list[Problem]:
-    key = dataset_id.lower()
-    if not cfg.columns and (key == MGSM_HF_ID or cfg.format == "mgsm"):
-        return load_mgsm_hf(
-            dataset_id,
-            langs=cfg.langs,
-            split=cfg.split or "test",
-            link_english=cfg.link_english,
-            issues=issues,
-        )
-    if not cfg.columns and (key in (GSM8K_HF_ID, "gsm8k") or cfg.format == "gsm8k"):
-        return load_gsm8k_hf(
-            dataset_id, subset=cfg.subset or "main", split=cfg.split or "test", issues=issues
-        )
-    return load_hf_table(
-        dataset_id, subset=cfg.subset, split=cfg.split, columns=cfg.columns, lang=cfg.lang, issues=issues
-    )
-
-
-def _dispatch(cfg: DataConfig, issues: Issues) -> list[Problem]:
-    source = cfg.source.strip()
-    if source.lower().startswith("hf:"):
-        return _hf(source[3:].strip(), cfg, issues)
-    path = Path(source).expanduser()
-    if source.lower() in BUILTIN_SOURCES and not path.exists():
-        return _builtin(source.lower(), cfg, issues)
-    if path.is_dir():
-        return _folder(path, cfg, issues)
-    if path.is_file():
-        return _file(path, cfg, issues)
-    if cfg.format == "hf" or (_HF_ID.fullmatch(source) and path.suffix.lower() not in FILE_FORMATS):
-        return _hf(source, cfg, issues)
-    raise DataError(
-        f"data source not found: {source!r} is not a built-in name ({', '.join(BUILTIN_SOURCES)}), "
-        "an existing file or folder, or a Hugging Face dataset id (owner/name or hf:owner/name)"
-    )
 
 
 def select_problems(
@@ -218,7 +69,8 @@ def load_problems_with_report(cfg: DataConfig | str | None = None, **fields: Any
     """Like :func:`load_problems`, and also return the malformed rows that were skipped."""
     cfg = _as_config("mgsm" if cfg is None else cfg, fields)
     issues = Issues(cfg.on_error)
-    problems = select_problems(_dispatch(cfg, issues), cfg.langs, cfg.limit, cfg.source)
+    loaded = resolve_source(cfg).source.load(cfg, issues)
+    problems = select_problems(loaded, cfg.langs, cfg.limit, cfg.source)
     issues.warn_summary(cfg.source, stacklevel=3)
     ordered = sorted(issues.items, key=lambda i: (i.file, i.line or 0))
     return LoadReport(source=cfg.source, problems=problems, issues=ordered)
@@ -233,7 +85,8 @@ def load_problems(cfg: DataConfig | str | None = None, **fields: Any) -> list[Pr
     Raises:
         DataError: a missing file, folder or column, an unknown source, a language the source
             lacks, or (``on_error="raise"``) the first malformed row, named as ``file:line``.
-        ConfigError: a keyword argument is not a valid ``DataConfig`` value.
+        ConfigError: a keyword argument is not a valid ``DataConfig`` value, or ``format``
+            names no registered source.
     """
     return load_problems_with_report(cfg, **fields).problems
 
@@ -251,3 +104,76 @@ def problems_to_jsonl(problems: Iterable[Problem], path: str | Path) -> int:
             fh.write(json.dumps(p.to_dict(), ensure_ascii=False, default=str) + "\n")
             n += 1
     return n
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Benchmark:
+    """What an evaluation runs on.
+
+    Attributes:
+        name: the source's name (``mgsm``, ``mmlu-prox``, a plugin's) when ``data.source`` named it
+            or holds a copy of the benchmark, else ``data.source`` as given.
+        kind: ``math`` (a final number or expression) or ``choice`` (a letter A–J).
+        problems: the selected problems, grouped by language.
+        languages: every language the benchmark has (the default language-ID candidates).
+    """
+
+    name: str
+    kind: str
+    problems: list[Problem]
+    languages: tuple[str, ...]
+
+    @property
+    def langs(self) -> list[str]:
+        """The evaluated languages, in order."""
+        return list(dict.fromkeys(p.lang for p in self.problems))
+
+
+def load_benchmark(data: DataConfig, *, benchmark: str = AUTO, task: str = AUTO) -> Benchmark:
+    """Load and select what ``pbrlsvr eval`` runs on, with its task kind and languages.
+
+    ``benchmark`` names a registered source (``auto``: :func:`~pbrlsvr.data.sources.resolve_source`
+    decides; ``math``: the same without multiple-choice sources). The kind is the source's, or
+    for generic tables ``choice`` when every gold answer is a letter A–J; ``task`` overrides it.
+
+    Raises:
+        DataError: a missing file or column, a language the source lacks, a malformed row,
+            duplicate problems, or problems without a gold answer (evaluation needs one).
+    """
+    resolved = resolve_source(data, benchmark)
+    source = resolved.source
+    full = data if source.reads_selection else data.model_copy(update={"langs": None, "limit": None})
+    issues = Issues(data.on_error)
+    problems = source.load(full, issues)
+    issues.warn_summary(data.source)
+    identity = resolved.named or source.copies_are_benchmark
+    name = source.name if identity else data.source
+    languages = (
+        source.languages if identity and source.languages else tuple(dict.fromkeys(p.lang for p in problems))
+    )
+    kind = source.task
+    if kind is None:
+        golds = [p.gold for p in problems]
+        letters = golds and all(g is not None and g.strip().upper() in CHOICE_LETTERS for g in golds)
+        kind = "choice" if letters else "math"
+    if task != AUTO:
+        kind = task
+    selected = select_problems(problems, data.langs, data.limit, data.source)
+    if not selected:
+        raise DataError(f"{data.source}: no problems to evaluate")
+    no_gold = [p.key for p in selected if p.gold is None]
+    if no_gold:
+        shown = ", ".join(no_gold[:5]) + (" ..." if len(no_gold) > 5 else "")
+        raise DataError(
+            f"{data.source}: {len(no_gold)} problem(s) have no gold answer ({shown}); evaluation needs "
+            "one per problem (map it with data.columns.gold=<column>)"
+        )
+    seen: set[str] = set()
+    for p in selected:
+        if p.key in seen:
+            raise DataError(f"{data.source}: duplicate problem {p.key}; ids must be unique per language")
+        seen.add(p.key)
+    return Benchmark(name, kind, selected, tuple(languages))

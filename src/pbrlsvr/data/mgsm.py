@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pbrlsvr.config import DataConfig
 from pbrlsvr.data.gsm8k import EnglishIndex
 from pbrlsvr.data.hf import load_hf_rows, require_columns
 from pbrlsvr.data.problem import Problem
@@ -31,12 +32,14 @@ from pbrlsvr.data.readers import (
     canonical_number,
     iter_jsonl,
     iter_lines,
+    lang_from_name,
     locate_lang_files,
     parallel_mismatch,
     select_langs,
 )
 from pbrlsvr.data.report import Issues, OnError
 from pbrlsvr.data.resources import mgsm_dir
+from pbrlsvr.data.sources import DataSource, locate, register_source
 from pbrlsvr.errors import UnknownLanguageError
 from pbrlsvr.languages import MGSM_LANGS, normalize_lang
 
@@ -137,7 +140,6 @@ def load_mgsm(
     langs: list[str] | None = None,
     link_english: bool = True,
     english_index: EnglishIndex | None = None,
-    on_error: OnError = "raise",
     issues: Issues | None = None,
     source: str | None = None,
 ) -> list[Problem]:
@@ -149,8 +151,7 @@ def load_mgsm(
         link_english: attach the GSM8K English worked solution (``solution_en``).
         english_index: where to look those up; default the packaged 250 GSM8K test problems.
     """
-    own = issues is None
-    issues = issues or Issues(on_error)
+    issues = issues or Issues()
     folder, files = locate_lang_files(
         path, mgsm_dir(), "mgsm_", ".tsv", name="MGSM", langs=langs, issues=issues
     )
@@ -182,8 +183,6 @@ def load_mgsm(
         )
         issues.check_file_not_empty(file, len(got))
         problems.extend(got)
-    if own:
-        issues.warn_summary(source)
     return problems
 
 
@@ -313,7 +312,6 @@ def load_mgsm_hf(
     langs: list[str] | None = None,
     split: str = "test",
     link_english: bool = True,
-    on_error: OnError = "raise",
     issues: Issues | None = None,
 ) -> list[Problem]:
     """MGSM from the Hub: ``datasets.load_dataset(dataset_id, <lang>, split=split)`` per language.
@@ -321,8 +319,7 @@ def load_mgsm_hf(
     Columns ``question`` and ``answer_number``; ids ``mgsm-<row>`` as in :func:`load_mgsm`.
     Needs the network or the local HF cache; the packaged copy (``source: mgsm``) needs neither.
     """
-    own = issues is None
-    issues = issues or Issues(on_error)
+    issues = issues or Issues()
     wanted = list(langs) if langs else list(MGSM_LANGS)
     source = f"hf:{dataset_id}"
 
@@ -366,6 +363,54 @@ def load_mgsm_hf(
                 id_prefix="mgsm-" if split == "test" else f"mgsm-{split}-",
             )
         )
-    if own:
-        issues.warn_summary(source)
     return problems
+
+
+# --- registered sources ----------------------------------------------------------------------
+
+
+def _load(cfg: DataConfig, issues: Issues) -> list[Problem]:
+    loc = locate(cfg.source)
+    if loc.kind == "hf":
+        return load_mgsm_hf(
+            loc.value,
+            langs=cfg.langs,
+            split=cfg.split or "test",
+            link_english=cfg.link_english,
+            issues=issues,
+        )
+    path = None if loc.kind == "name" else loc.path
+    return load_mgsm(path, langs=cfg.langs, link_english=cfg.link_english, issues=issues)
+
+
+def _detect(path: Path, cfg: DataConfig) -> bool:
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    return any(lang_from_name(f, "mgsm_", ".tsv") for f in files)
+
+
+def _load_exemplars(cfg: DataConfig, issues: Issues) -> list[Problem]:
+    loc = locate(cfg.source)
+    return load_mgsm_exemplars(None if loc.kind == "name" else loc.path, langs=cfg.langs, issues=issues)
+
+
+register_source(
+    DataSource(
+        "mgsm",
+        _load,
+        "MGSM test: 250 problems x 11 languages (packaged, CC BY 4.0; or juletxara/mgsm, mgsm_<lang>.tsv files)",
+        hf_ids=(MGSM_HF_ID,),
+        detect=_detect,
+        languages=MGSM_LANGS,
+        order=30,
+    )
+)
+register_source(
+    DataSource(
+        "mgsm-exemplars",
+        _load_exemplars,
+        "MGSM few-shot exemplars: 8 x 11 languages (packaged, CC BY 4.0; or an exemplars.jsonl file)",
+        detect=lambda path, cfg: path.is_file() and path.name == "exemplars.jsonl",
+        languages=MGSM_LANGS,
+        order=31,
+    )
+)

@@ -12,17 +12,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pbrlsvr.config import DataConfig
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import (
     Line,
     ParallelRow,
     canonical_number,
     iter_jsonl,
+    lang_from_name,
     locate_lang_files,
     parallel_mismatch,
+    peek_jsonl_keys,
 )
-from pbrlsvr.data.report import Issues, OnError
+from pbrlsvr.data.report import Issues
 from pbrlsvr.data.resources import msvamp_dir
+from pbrlsvr.data.sources import DataSource, locate, register_source
+from pbrlsvr.errors import DataError
+from pbrlsvr.languages import MSVAMP_LANGS
 
 _Row = tuple[Line, str, str, dict[str, Any]]  # line, question, gold, record
 
@@ -51,17 +57,14 @@ def load_msvamp(
     path: str | Path | None = None,
     *,
     langs: list[str] | None = None,
-    on_error: OnError = "raise",
     issues: Issues | None = None,
-    source: str | None = None,
 ) -> list[Problem]:
     """MSVAMP files (a folder, one ``msvamp_<lang>.jsonl``, or None for the packaged copy) → problems."""
-    own = issues is None
-    issues = issues or Issues(on_error)
+    issues = issues or Issues()
     folder, files = locate_lang_files(
         path, msvamp_dir(), "msvamp_", ".jsonl", name="MSVAMP", langs=langs, issues=issues
     )
-    source = source or ("msvamp" if path is None else str(Path(path).expanduser()))
+    source = "msvamp" if path is None else str(Path(path).expanduser())
 
     en_file = files.get("en") or folder / "msvamp_en.jsonl"
     en_rows = _read(en_file, issues) if en_file.is_file() else None
@@ -97,6 +100,33 @@ def load_msvamp(
                     meta={"line": line.number, "equation": rec.get("equation")},
                 )
             )
-    if own:
-        issues.warn_summary(source)
     return problems
+
+
+def _load(cfg: DataConfig, issues: Issues) -> list[Problem]:
+    loc = locate(cfg.source)
+    if loc.kind == "hf":
+        raise DataError(
+            f"MSVAMP is read from files, not the Hugging Face Hub ({cfg.source!r}): use source: msvamp"
+        )
+    return load_msvamp(None if loc.kind == "name" else loc.path, langs=cfg.langs, issues=issues)
+
+
+def _detect(path: Path, cfg: DataConfig) -> bool:
+    if path.is_dir():
+        return any(lang_from_name(f, "msvamp_", ".jsonl") for f in sorted(path.iterdir()) if f.is_file())
+    if lang_from_name(path, "msvamp_", ".jsonl"):
+        return True
+    return path.suffix.lower() == ".jsonl" and {"m_query", "response"} <= (peek_jsonl_keys(path) or set())
+
+
+register_source(
+    DataSource(
+        "msvamp",
+        _load,
+        "MSVAMP: 1,000 problems x 10 languages (packaged, Apache-2.0; or msvamp_<lang>.jsonl files)",
+        detect=_detect,
+        languages=MSVAMP_LANGS,
+        order=40,
+    )
+)

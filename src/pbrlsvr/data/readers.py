@@ -203,16 +203,48 @@ def lang_files(folder: Path, prefix: str, suffix: str, issues: Issues) -> dict[s
     return dict(sorted(found.items()))
 
 
-def lang_from_name(path: Path, prefix: str, suffix: str) -> str | None:
-    """The language code in ``<prefix><lang><suffix>``, or None when the name does not match."""
-    name = path.name
-    if not (name.startswith(prefix) and name.endswith(suffix)) or len(name) <= len(prefix) + len(suffix):
-        return None
-    part = name[len(prefix) : len(name) - len(suffix)]
+_NAME_LANG = re.compile(r"(?P<name>.+?)[_.-](?P<lang>[A-Za-z]{2,3}(?:[_-][A-Za-z]{4})?)")
+
+
+def _lang(code: str) -> str | None:
     try:
-        return normalize_lang(part)
+        return normalize_lang(code)
     except UnknownLanguageError:
         return None
+
+
+def name_and_lang(stem: str) -> tuple[str, str | None]:
+    """``probs_de`` → (``probs``, ``de``), ``mmlu-prox-swh_Latn`` → (``mmlu-prox``, ``sw``); a stem
+    without a language suffix → (stem, None)."""
+    m = _NAME_LANG.fullmatch(stem)
+    lang = _lang(m.group("lang")) if m else None
+    return (m.group("name"), lang) if m and lang else (stem, None)
+
+
+def lang_from_name(path: str | Path, prefix: str = "", suffix: str = "") -> str | None:
+    """The language a file (or folder) name gives, or None: the one place names are read for it.
+
+    With ``prefix``/``suffix``: the name must be exactly ``<prefix><lang><suffix>``
+    (``mgsm_sw.tsv``; what format detection asks). Without: the stem is a code (``sw.jsonl``,
+    a ``sw/`` folder) or ends in one after ``_``, ``-`` or ``.`` (``test_sw.jsonl``,
+    ``mmlu-prox-sw.parquet``, ``probs_swh_Latn.csv``).
+    """
+    name = Path(path).name
+    if prefix or suffix:
+        if not (name.startswith(prefix) and name.endswith(suffix)) or len(name) <= len(prefix) + len(suffix):
+            return None
+        return _lang(name[len(prefix) : len(name) - len(suffix)])
+    stem = Path(name).stem
+    return _lang(stem) or name_and_lang(stem)[1]
+
+
+def missing_value(value: Any) -> bool:
+    """None, NaN (a Parquet/CSV empty cell) or blank text: a cell with nothing in it."""
+    return (
+        value is None
+        or (isinstance(value, float) and value != value)
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def select_langs(available: dict[str, Path], langs: list[str] | None, what: str) -> dict[str, Path]:

@@ -1,5 +1,8 @@
 """Multilingual evaluation: per-language accuracy, language consistency and LC&Acc, with intervals.
 
+What is evaluated (problems, task kind, languages) comes from the data sources' registry
+(:func:`pbrlsvr.data.load_benchmark`); this package holds what is evaluation's own.
+
 >>> from pbrlsvr.evaluation import EvalConfig, evaluate
 >>> cfg = EvalConfig(model="smollm2-135m-instruct", data={"source": "mgsm", "langs": ["en", "sw"],
 ...                  "limit": 20}, output="runs/eval/smollm2")       # doctest: +SKIP
@@ -7,7 +10,6 @@
 >>> result.report["languages"]["sw"]["accuracy"], result.report["averages"]["en_gap"]  # doctest: +SKIP
 
 Modules, one job each: :mod:`~pbrlsvr.evaluation.config` (``EvalConfig``, ``CompareConfig``),
-:mod:`~pbrlsvr.evaluation.benchmarks` (MGSM, MSVAMP, GSM8K, MMLU-ProX, PolyMath, any table),
 :mod:`~pbrlsvr.evaluation.prompts` (per-language templates, few-shot),
 :mod:`~pbrlsvr.evaluation.scoring` (the reward's extractor and language identifier),
 :mod:`~pbrlsvr.evaluation.store` (append-only predictions, resume),
@@ -16,7 +18,6 @@ Modules, one job each: :mod:`~pbrlsvr.evaluation.config` (``EvalConfig``, ``Comp
 :mod:`~pbrlsvr.evaluation.plots`, :mod:`~pbrlsvr.evaluation.compare`.
 """
 
-from pbrlsvr.evaluation.benchmarks import Benchmark, load_benchmark, mmlu_prox_problem, polymath_problem
 from pbrlsvr.evaluation.compare import compare_runs, render_compare_markdown
 from pbrlsvr.evaluation.config import (
     BootstrapConfig,
@@ -34,7 +35,6 @@ from pbrlsvr.evaluation.store import PredictionStore, read_predictions
 
 __all__ = [
     "METRICS",
-    "Benchmark",
     "BootstrapConfig",
     "CompareConfig",
     "ConsistencyConfig",
@@ -51,12 +51,9 @@ __all__ = [
     "evaluate",
     "extract_choice",
     "extractor_version",
-    "load_benchmark",
     "load_report",
-    "mmlu_prox_problem",
     "native_prompt",
     "paired_delta",
-    "polymath_problem",
     "read_predictions",
     "render_compare_markdown",
     "render_markdown",

@@ -5,7 +5,7 @@
     model: qwen2.5-coder-0.5b-instruct       # a model spec (generation.parse_model_spec)
     model_options: {device: cpu}             # the backend's options
     data: {source: mgsm, langs: [en, sw, bn], limit: 50}
-    benchmark: auto                          # auto | math | mmlu-prox | polymath
+    benchmark: auto                          # auto | math | a registered source (mmlu-prox, polymath, ...)
     task: auto                               # auto | math | choice
     output: runs/eval/qwen-mgsm
     batch_size: 16
@@ -36,7 +36,6 @@ from pbrlsvr.hashing import digest
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 
-Benchmark = Literal["auto", "math", "mmlu-prox", "polymath"]
 Task = Literal["auto", "math", "choice"]
 
 
@@ -112,10 +111,11 @@ class EvalConfig(StrictModel):
         description="the backend's options (checked against what it takes); batch_size defaults to the eval's",
     )
     data: DataConfig = Field(default_factory=DataConfig)
-    benchmark: Benchmark = Field(
+    benchmark: str = Field(
         "auto",
-        description="how to read data.source: auto (by name, HF id or record keys), math (the data "
-        "loaders), mmlu-prox (question + option_0..9 + answer letter), polymath (id low-xx-0, answer)",
+        description="the registered data source that reads data.source (mmlu-prox, polymath, mgsm, ...; "
+        "pbrlsvr data --list): auto (by name, HF id, files or record keys), math (auto without the "
+        "multiple-choice sources)",
     )
     task: Task = Field("auto", description="math (a final number/expression) or choice (a letter A-J)")
     output: Path | None = Field(None, description="folder for predictions.jsonl, report.json/md, plots")
@@ -132,6 +132,13 @@ class EvalConfig(StrictModel):
     sort_by_length: bool = Field(True, description="batch prompts of similar length together (less padding)")
     plots: bool = Field(True, description="write PNG plots beside the report")
     force: bool = Field(False, description="discard predictions made with other settings and start over")
+
+    @field_validator("benchmark")
+    @classmethod
+    def _check_benchmark(cls, value: str) -> str:
+        from pbrlsvr.data.sources import check_source_name
+
+        return check_source_name(value, extra=("math",))
 
     @model_validator(mode="after")
     def _check_model(self) -> EvalConfig:

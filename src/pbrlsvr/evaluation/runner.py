@@ -20,9 +20,9 @@ from typing import Any
 
 from pbrlsvr import __version__
 from pbrlsvr.config import dump_config
+from pbrlsvr.data import Benchmark, load_benchmark
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.errors import ConfigError
-from pbrlsvr.evaluation.benchmarks import Benchmark, load_benchmark
 from pbrlsvr.evaluation.config import EvalConfig
 from pbrlsvr.evaluation.metrics import summarize
 from pbrlsvr.evaluation.prompts import build_conversation, template_hash
@@ -190,7 +190,7 @@ def evaluate(
     if cfg.output is None:
         raise ConfigError("eval needs an output folder: --output DIR (or output: in the config)")
     started = time.perf_counter()
-    bench = load_benchmark(cfg)
+    bench = load_benchmark(cfg.data, benchmark=cfg.benchmark, task=cfg.task)
     if cfg.shots and bench.kind == "choice":
         raise ConfigError(
             "--shots uses the MGSM math exemplars; multiple-choice tasks run zero-shot (--shots 0)"
