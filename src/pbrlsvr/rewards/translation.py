@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sacrebleu.metrics import CHRF
 
 from pbrlsvr.errors import MissingDependencyError
 from pbrlsvr.languages import get_language
+
+if TYPE_CHECKING:
+    from pbrlsvr.config import TranslatorConfig
 
 Family = Literal["nllb", "m2m100", "plain"]
 
@@ -249,6 +252,28 @@ class LLMTranslator:
             for i, text in zip(todo, results, strict=True):
                 out[i] = text.strip()
         return out
+
+
+def build_translator(config: TranslatorConfig) -> Translator:
+    """The translator ``reward.translator`` describes.
+
+    ``kind: seq2seq`` loads an MT model (:class:`Seq2SeqTranslator`); ``kind: llm`` prompts any
+    model :func:`pbrlsvr.generation.build_generator` runs (a local model, ``ct2:<model>``,
+    ``vllm:<model>``, ``http(s)://host/v1#<model>``), decoding greedily (512 new tokens at most) so
+    that translations are deterministic. ``device`` applies to local models; an LLM translator
+    batches as its generation backend does.
+    """
+    if config.kind == "seq2seq":
+        return Seq2SeqTranslator(config.model, device=config.device, batch_size=config.batch_size)
+    from pbrlsvr.generation import SamplingSettings, build_generator
+
+    generator = build_generator(config.model, device=None if config.device == "cpu" else config.device)
+    settings = SamplingSettings(max_new_tokens=512, temperature=0.0)
+
+    def generate(conversations: list[list[dict[str, str]]]) -> list[str]:
+        return [samples[0].text for samples in generator.generate(conversations, settings)]
+
+    return LLMTranslator(generate, name=generator.name)
 
 
 _CHRF = CHRF()
