@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
 from pbrlsvr.rewards.components import REGISTRY
+
 REF = "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 eggs.\nShe makes 9 * 2 = $<<9*2=18>>18.\n#### 18"
 LONG = "Janet anauza mayai 16 - 3 - 4 = 9. Anapata 9 * 2 = $18. Jibu ni 18."
 SHORT = "Jibu ni 18."  # the right answer without the worked steps: half the trace

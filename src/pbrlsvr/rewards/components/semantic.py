@@ -23,8 +23,8 @@ Example (the packaged e5 encoder, a few seconds on a CPU):
 >>> sw = "Roger alianza na mipira 5. Makopo 2 ya mipira 3 ni mipira 6. 5 + 6 = 11. Jibu ni 11."
 >>> other = "Leah alikuwa na chokoleti 32 na dada yake 42. Walikula 35. Jibu ni 39."
 >>> close, far = semantic_reward([RewardItem(sw, "sw", ref), RewardItem(other, "sw", ref)], context)
->>> close > 0.8 > far
-True
+>>> close > 0.5, far  # the parallel text scores high, the unrelated one 0 (below "unrelated" mean)
+(True, 0.0)
 """
 
 from __future__ import annotations
