@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-from sacrebleu.metrics import CHRF
 
 from pbrlsvr.errors import MissingDependencyError
 from pbrlsvr.languages import get_language
@@ -276,11 +275,17 @@ def build_translator(config: TranslatorConfig) -> Translator:
     return LLMTranslator(generate, name=generator.name)
 
 
-_CHRF = CHRF()
+@lru_cache(maxsize=1)
+def _chrf_metric() -> Any:
+    # sacrebleu is imported on first use: loading a reward config imports this module, and only a
+    # reward with the translation component on ever computes chrF
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
 
 
 def chrf(hypothesis: str, reference: str) -> float:
     """Sentence chrF (sacrebleu defaults: character 6-grams, beta 2) rescaled to [0, 1]."""
     if not hypothesis.strip() or not reference.strip():
         return 0.0
-    return _CHRF.sentence_score(hypothesis, [reference]).score / 100.0
+    return _chrf_metric().sentence_score(hypothesis, [reference]).score / 100.0

@@ -3,19 +3,20 @@
 A component scores a batch of items in [0, 1]. :class:`~pbrlsvr.rewards.Reward` combines every
 registered component whose weight (``reward.weights``) is positive, in registration order (the
 order reports list them), and multiplies the ``gated`` ones by the language gate. The built-ins,
-registered below in this order: ``semantic``, ``translation``, ``answer``, ``trace``,
-``language``, ``format``.
+one module each in this package, register in this order: ``semantic``, ``translation``,
+``answer``, ``trace``, ``language``, ``format``.
 
-Adding one is writing one module and loading it as a plugin (``pbrlsvr --plugin my_brevity.py
-score ...`` or ``PBRLSVR_PLUGINS``); ``reward.weights.brevity`` then configures it like any other:
+Adding one is writing one module that registers it: a file in this package (a built-in), or a
+plugin anywhere (``pbrlsvr --plugin my_brevity.py score ...``, ``PBRLSVR_PLUGINS``, or a
+``pbrlsvr.plugins`` entry point). ``reward.weights.brevity`` then configures it like any other:
 
 >>> from pbrlsvr.rewards.components import ScoringContext, register_component
 >>> @register_component("brevity-doc", default_weight=0.0)
-... def brevity(items, context):
+... def brevity_reward(items, context):
 ...     '''1.0 for a response under 400 characters, else 0.0.'''
 ...     return [1.0 if len(item.response) < 400 else 0.0 for item in items]
 >>> from pbrlsvr.rewards.reward import RewardItem
->>> brevity([RewardItem("Jibu ni 11.", "sw", "The answer is 11.")], ScoringContext.bare())
+>>> brevity_reward([RewardItem("Jibu ni 11.", "sw", "The answer is 11.")], ScoringContext.bare())
 [1.0]
 >>> REGISTRY.unregister("brevity-doc")
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import pkgutil
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, get_args
@@ -187,9 +189,15 @@ def default_weights() -> dict[str, float]:
     return {name: float(c.default_weight) for name, c in REGISTRY.items()}
 
 
-# The built-ins, registered in report order, each by its own module exactly as a plugin registers.
 BUILT_INS: tuple[str, ...] = ("semantic", "translation", "answer", "trace", "language", "format")
-for _module in BUILT_INS:
+"""The built-in components registered first, in the order reports have always listed them."""
+
+# Every module of this package is a built-in component that registers itself exactly as a plugin
+# does: the ones above first, in that order, then any other, by name (adding one is adding a file).
+for _module in (
+    *BUILT_INS,
+    *sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in BUILT_INS),
+):
     importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = [
