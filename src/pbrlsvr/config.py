@@ -192,12 +192,15 @@ class TranslatorConfig(StrictModel):
 
     kind: Literal["seq2seq", "llm"] = "seq2seq"
     model: str = Field(
-        "facebook/nllb-200-distilled-600M", description="seq2seq MT id/path, or a causal LM for kind=llm"
+        "facebook/nllb-200-distilled-600M",
+        description="seq2seq MT id/path, or for kind=llm any generation spec (model, ct2:, vllm:, http(s)://...#model)",
     )
-    device: str = "cpu"
+    device: str = Field("cpu", description="where a local model runs")
     metric: Literal["chrf", "chrf+encoder"] = "chrf"
     alignment: bool = Field(False, description="seq2seq only: average in MAPO-style alignment")
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(
+        8, ge=1, description="seq2seq: texts per generate call (an LLM batches as its backend does)"
+    )
 
 
 class RewardConfig(StrictModel):

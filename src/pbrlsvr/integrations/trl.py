@@ -15,8 +15,8 @@ Two ways to plug it in (``make_reward_funcs``):
 
 Logged names are the same in both modes and in :mod:`pbrlsvr.integrations.remote_trl`:
 ``rewards/<component>/mean`` is each component *as it enters the reward* (the gated ones,
-semantic and translation, multiplied by the language gate), ``pbrlsvr/gate`` the gate and ``pbrlsvr/no_answer``
-the share of completions with no final answer (:func:`component_metrics`).
+semantic and translation, multiplied by the language gate), ``pbrlsvr/gate`` the gate and
+``pbrlsvr/no_answer`` the share of completions with no final answer (:func:`component_metrics`).
 
 Reasoning: with a tokenizer that has a response template (Qwen3 and other thinking models,
 transformers ≥ 5.13), TRL 1.16 parses each completion with ``parse_response`` and puts the

@@ -11,10 +11,11 @@ Formula, per item (response :math:`r` in language :math:`\ell`, English referenc
     \tilde{c} = g \cdot c \text{ for gated components (semantic, translation), else } c
 
 over the registered components with a positive weight (:mod:`pbrlsvr.rewards.components`; a
-plugin adds its own), and the reward is 0 when the response is empty, longer than ``max_response_chars``, or (with
-``require_answer``) states no final answer. The gate is why copying the English reference never
-pays: it maximises semantic similarity but has language share 0, so it keeps only the answer,
-trace and format parts, below any correct answer in the target language.
+plugin adds its own), and the reward is 0 when the response is empty, longer than
+``max_response_chars``, or (with ``require_answer``) states no final answer. The gate is why
+copying the English reference never pays: it maximises semantic similarity but has language share
+0, so it keeps only the answer, trace and format parts, below any correct answer in the target
+language.
 
 Every component is returned alongside the total (``RewardResult.components``) so trainers can
 log them one by one. Scoring is deterministic: the same inputs give the same reward.
