@@ -12,13 +12,13 @@ Arguments: the items (``response``, ``lang``, ``reference``, ``reference_answer`
 context holding the verifier (``needs "verifier"``). Range {0, 1}; 0.0 when nothing can be
 extracted, from the response or from the reference. Not gated. Default weight 0.3.
 
->>> from pbrlsvr.rewards.components import ScoringContext
+>>> from pbrlsvr.config import RewardConfig
 >>> from pbrlsvr.rewards.answer import AnswerVerifier
+>>> from pbrlsvr.rewards.components import ScoringContext
 >>> from pbrlsvr.rewards.reward import RewardItem
 >>> ref = "5 + 6 = 11. The answer is 11."
 >>> items = [RewardItem("Jibu ni 11.", "sw", ref), RewardItem("Jibu ni 12.", "sw", ref)]
->>> context = ScoringContext.bare()
->>> answer_reward(items, ScoringContext(context.config, verifier=AnswerVerifier()))
+>>> answer_reward(items, ScoringContext(RewardConfig(), verifier=AnswerVerifier()))
 [1.0, 0.0]
 """
 

@@ -16,8 +16,8 @@ gated. Default weight 0.05: a small push towards answers the extraction reads wi
 >>> from pbrlsvr.rewards.components import ScoringContext
 >>> from pbrlsvr.rewards.reward import RewardItem
 >>> ref = "5 + 6 = 11. The answer is 11."
->>> format_reward([RewardItem(r, "sw", ref) for r in ("5 + 6 = 11. Jibu ni 11.", "5 + 6 = 11", "Sijui.")],
-...        ScoringContext.bare())
+>>> responses = ("5 + 6 = 11. Jibu ni 11.", "5 + 6 = 11", "Sijui.")
+>>> format_reward([RewardItem(r, "sw", ref) for r in responses], ScoringContext.bare())
 [1.0, 0.5, 0.0]
 """
 

@@ -17,8 +17,9 @@ for the language gate alike. Range [0, 1]; a response with no letters scores 0.0
 >>> from pbrlsvr.rewards.reward import RewardItem
 >>> context = ScoringContext(RewardConfig(langs=["sw"]), language=LanguageConsistency(["sw"]))
 >>> ref = "Roger started with 5 balls. He bought 2 cans of 3. The answer is 11."
->>> language_reward([RewardItem("Roger alianza na mipira 5. Alinunua mikebe 2 ya mipira 3. Jibu ni 11.", "sw", ref),
-...           RewardItem(ref, "sw", ref)], context)
+>>> sw = RewardItem("Roger alianza na mipira 5. Alinunua mikebe 2 ya mipira 3. Jibu ni 11.", "sw", ref)
+>>> english_copy = RewardItem(ref, "sw", ref)
+>>> language_reward([sw, english_copy], context)
 [1.0, 0.0]
 """
 

@@ -14,8 +14,9 @@ wrong middle step that embeddings and the final answer miss.
 >>> from pbrlsvr.rewards.components import ScoringContext
 >>> from pbrlsvr.rewards.reward import RewardItem
 >>> ref = "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 eggs.\nShe makes 9 * 2 = $<<9*2=18>>18.\n#### 18"
->>> trace_reward([RewardItem("16 - 3 - 4 = 9. 9 * 2 = 18. Jibu ni 18.", "sw", ref),
-...        RewardItem("16 - 3 - 4 = 10. 9 * 2 = 18. Jibu ni 18.", "sw", ref)], ScoringContext.bare())
+>>> right = RewardItem("16 - 3 - 4 = 9. 9 * 2 = 18. Jibu ni 18.", "sw", ref)
+>>> slip = RewardItem("16 - 3 - 4 = 10. 9 * 2 = 18. Jibu ni 18.", "sw", ref)
+>>> trace_reward([right, slip], ScoringContext.bare())
 [1.0, 0.5]
 """
 
