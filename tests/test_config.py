@@ -214,7 +214,12 @@ def test_a_misspelt_key_gets_the_closest_key_of_its_section() -> None:
         load_config(PivotCommandConfig, overrides={"pivot.sampling.temprature": 0.5})
     with pytest.raises(ConfigError, match=r"did you mean 'data\.limit'\?"):
         load_config(DataCommandConfig, overrides={"data.limt": 3})
-    with pytest.raises(ConfigError, match=r"did you mean 'reward\.weights\.semantic'\?"):
+    # reward component names come from the registry: the message names the closest and all known
+    with pytest.raises(
+        ConfigError,
+        match=r"reward\.weights\.semantc = 0\.1: unknown reward component 'semantc' \(did you mean "
+        r"'semantic'\?\); known: semantic, translation, answer, trace, language, format",
+    ):
         load_config(TrainConfig, overrides={"reward.weights.semantc": 0.1})
 
 

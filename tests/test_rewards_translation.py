@@ -4,10 +4,14 @@ import time
 
 import pytest
 
+from pbrlsvr.config import RewardConfig, TranslatorConfig
 from pbrlsvr.errors import UnknownLanguageError
+from pbrlsvr.generation import Generation, Generator, SamplingSettings
+from pbrlsvr.rewards.reward import Reward
 from pbrlsvr.rewards.translation import (
     LLMTranslator,
     Seq2SeqTranslator,
+    build_translator,
     chrf,
     detect_family,
     lang_code_for,
@@ -93,6 +97,52 @@ def test_llm_translator_prompts_only_non_english() -> None:
         LLMTranslator(generate, prompt="no placeholder")
     with pytest.raises(ValueError, match="returned 0 texts"):
         LLMTranslator(lambda convs: []).translate(["Jibu"], ["sw"])
+
+
+class FakeGenerator(Generator):
+    """Records what the translator asks of the generation backend, answers one fixed text."""
+
+    def __init__(self, spec: str, **kw: object) -> None:
+        self.name = spec
+        self.kw = kw
+        self.calls: list[tuple[list[list[dict[str, str]]], SamplingSettings]] = []
+
+    def _generate(self, conversations, settings, progress):  # type: ignore[no-untyped-def]
+        self.calls.append((conversations, settings))
+        text = " Roger has 11 balls. The answer is 11. "
+        return [[Generation(text, 10, 8, "stop")] for _ in conversations]
+
+
+def test_llm_translator_generates_through_the_generation_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pbrlsvr.generation
+
+    built: list[FakeGenerator] = []
+
+    def fake_build(spec: str, **kw: object) -> FakeGenerator:
+        built.append(FakeGenerator(spec, **kw))
+        return built[-1]
+
+    monkeypatch.setattr(pbrlsvr.generation, "build_generator", fake_build)
+    t = build_translator(TranslatorConfig(kind="llm", model="ct2:qwen2.5-0.5b-instruct"))
+    assert t.name == "ct2:qwen2.5-0.5b-instruct" and built[0].kw == {"device": None}
+    assert t.translate(["Roger ana mipira 11. Jibu ni 11.", "The answer is 11."], ["sw", "en"]) == [
+        "Roger has 11 balls. The answer is 11.",
+        "The answer is 11.",
+    ]
+    ((convs, settings),) = built[0].calls
+    assert len(convs) == 1 and "Swahili" in convs[0][0]["content"]  # English passes through
+    assert settings.temperature == 0.0 and settings.max_new_tokens == 512 and settings.n == 1
+
+    # the translation component of a reward built from the config uses it
+    cfg = RewardConfig(
+        langs=["sw"],
+        weights={"semantic": 0, "answer": 0, "trace": 0, "language": 0, "format": 0, "translation": 1},
+        translator={"kind": "llm", "model": "tiny-llm", "device": "cuda:1"},
+    )
+    reward = Reward(cfg)
+    assert built[-1].name == "tiny-llm" and built[-1].kw == {"device": "cuda:1"}
+    res = reward.score("Roger ana mipira 11. Jibu ni 11.", "sw", "Roger has 11 balls. The answer is 11.")
+    assert res.components == {"translation": 1.0}
 
 
 def test_chrf_orders_closeness() -> None:

@@ -14,12 +14,14 @@ from pbrlsvr.cli import app
 from pbrlsvr.config import RewardConfig
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.integrations import verl as verl_adapter
-from pbrlsvr.integrations.verl_result import VERL_KEYS, failed, scored
+from pbrlsvr.integrations.verl_result import failed, scored, verl_keys
 from pbrlsvr.prompts import build_messages
 from pbrlsvr.rewards.reward import Reward
 from tests.hash_encoder import HashEncoder
 from tests.test_rewards_reward import REF, SW, SW_NO_ANSWER, SW_WRONG
 
+BUILT_IN = ("semantic", "translation", "answer", "trace", "language", "format")
+VERL_KEYS = ("score", *BUILT_IN, *(f"{c}_term" for c in BUILT_IN), "gate", "failed")
 INFO = {"lang": "sw", "reference": REF}
 
 
@@ -49,6 +51,23 @@ def test_terms_carry_the_gate_and_the_zeroing_rules(reward: Reward) -> None:
     assert all(unanswered[f"{c}_term"] == 0.0 for c in reward.weights)
     assert scored(0.5, {"semantic": 0.8}, 0.5)["semantic_term"] == pytest.approx(0.4)
     assert failed("x")["semantic_term"] == 0.0 and tuple(failed("x")) == VERL_KEYS
+
+
+def test_keys_come_from_the_registry_taken_when_the_reward_is_built(reward: Reward) -> None:
+    """verl keys every sample's dict by the first sample's keys: a component registered after the
+    reward was built must not change them, while a reward built after it reports it."""
+    from pbrlsvr.rewards.components import REGISTRY, register_component
+
+    assert verl_keys() == VERL_KEYS
+    register_component("toy-late", default_weight=0.0)(lambda items, context: [1.0] * len(items))
+    try:
+        assert verl_keys()[-4:] == ("format_term", "toy-late_term", "gate", "failed")
+        assert tuple(verl_adapter.compute_score("pbrlsvr", SW, "11", INFO)) == VERL_KEYS
+        assert tuple(verl_adapter.compute_score("pbrlsvr", SW, "11", {"lang": "xx"})) == VERL_KEYS
+        later = Reward(RewardConfig(langs=["sw"], encoder={"calibration": (0.2, 0.9)}), encoder=HashEncoder())
+        assert later.registered[-1] == "toy-late" and "toy-late" not in later.weights  # default 0
+    finally:
+        REGISTRY.unregister("toy-late")
 
 
 def test_reward_config_from_verls_reward_kwargs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

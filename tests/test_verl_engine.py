@@ -37,12 +37,13 @@ from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
 from pbrlsvr.config import RewardConfig, load_config
-from pbrlsvr.integrations.verl_result import VERL_KEYS
+from pbrlsvr.integrations.verl_result import verl_keys
 from pbrlsvr.prompts import build_messages
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+VERL_KEYS = verl_keys()  # the built-in components' keys (no plugin is loaded here)
 SIDE = ROOT / "tests" / "verl_side"
 SCRIPTS = ROOT / "configs" / "verl"
 VERL_SPEC = "verl==0.9.1"

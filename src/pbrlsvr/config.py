@@ -142,39 +142,73 @@ class ModelConfig(StrictModel):
 
 # --- the reward (rewards/, score, serve, train) -------------------------------------------
 
-COMPONENTS: tuple[str, ...] = ("semantic", "translation", "answer", "trace", "language", "format")
-"""Every component the combined reward knows, in the order reports list them."""
 
-GATED_COMPONENTS: tuple[str, ...] = ("semantic", "translation")
-"""The components the language gate multiplies in the total: similarity to the English reference
-would otherwise pay an answer copied in English. Adapters log and export them gated the same way."""
+class Weights(dict[str, float]):
+    """Weight of each reward component in the total (normalised by their sum, so the total is in [0, 1]).
 
+    A mapping component name → weight over every registered component
+    (:mod:`pbrlsvr.rewards.components`; a plugin registers more), in report order. Validated as a
+    whole: a name that is not registered is an error naming the known ones, a weight must be a
+    finite number >= 0, at least one must be positive, and a component the config does not name
+    takes its registered default weight. Replace the whole mapping to change it
+    (``cfg.weights = {...}`` is validated; editing the dict in place is not).
 
-class Weights(StrictModel):
-    """Weight of each component in the total (normalised by their sum, so the total is in [0, 1]).
-
-    The defaults were chosen on the fidelity benchmark (``benchmarks/bench_reward_fidelity.py``):
-    the answer dominates (it is the verifiable part), trace catches wrong middle steps that
-    embeddings miss, semantic rewards reasoning that follows the reference, language keeps the
-    policy in the target language. Translation is off by default because it needs an MT model.
+    The built-ins' defaults were chosen on the fidelity benchmark
+    (``benchmarks/bench_reward_fidelity.py``): the answer dominates (it is the verifiable part),
+    trace catches wrong middle steps that embeddings miss, semantic rewards reasoning that follows
+    the reference, language keeps the policy in the target language. Translation is off by
+    default because it needs an MT model.
     """
 
-    semantic: float = Field(0.2, ge=0, allow_inf_nan=False)
-    translation: float = Field(0.0, ge=0, allow_inf_nan=False)
-    answer: float = Field(0.3, ge=0, allow_inf_nan=False)
-    trace: float = Field(0.2, ge=0, allow_inf_nan=False)
-    language: float = Field(0.15, ge=0, allow_inf_nan=False)
-    format: float = Field(0.05, ge=0, allow_inf_nan=False)
-
-    @model_validator(mode="after")
-    def _some_positive(self) -> Weights:
-        if sum(self.model_dump().values()) <= 0:
-            raise ValueError("at least one component needs a positive weight")
-        return self
-
     def active(self) -> dict[str, float]:
-        """Components with a positive weight."""
-        return {k: v for k, v in self.model_dump().items() if v > 0}
+        """Components with a positive weight, in report order."""
+        return {k: v for k, v in self.items() if v > 0}
+
+    @classmethod
+    def defaults(cls) -> Weights:
+        """Every registered component at its default weight."""
+        from pbrlsvr.rewards.components import default_weights
+
+        return cls(default_weights())
+
+    @classmethod
+    def _validate(cls, given: dict[str, float]) -> Weights:
+        from pydantic_core import InitErrorDetails, PydanticCustomError
+
+        from pbrlsvr.rewards.components import REGISTRY
+
+        defaults = {name: float(c.default_weight) for name, c in REGISTRY.items()}
+        unknown = [name for name in given if name not in defaults]
+        if unknown:
+            raise ValidationError.from_exception_data(
+                "Weights",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "unknown_component", "{message}", {"message": REGISTRY.unknown_message(name)}
+                        ),
+                        loc=(name,),
+                        input=given[name],
+                    )
+                    for name in unknown
+                ],
+            )
+        weights = cls({name: given.get(name, default) for name, default in defaults.items()})
+        if sum(weights.values()) <= 0:
+            raise ValueError("at least one component needs a positive weight")
+        return weights
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(
+            cls._validate,
+            core_schema.dict_schema(
+                keys_schema=core_schema.str_schema(),
+                values_schema=core_schema.float_schema(ge=0, allow_inf_nan=False),
+            ),
+        )
 
 
 class EncoderConfig(StrictModel):
@@ -197,12 +231,15 @@ class TranslatorConfig(StrictModel):
 
     kind: Literal["seq2seq", "llm"] = "seq2seq"
     model: str = Field(
-        "facebook/nllb-200-distilled-600M", description="seq2seq MT id/path, or a causal LM for kind=llm"
+        "facebook/nllb-200-distilled-600M",
+        description="seq2seq MT id/path, or for kind=llm any generation spec (model, ct2:, vllm:, http(s)://...#model)",
     )
-    device: str = "cpu"
+    device: str = Field("cpu", description="where a local model runs")
     metric: Literal["chrf", "chrf+encoder"] = "chrf"
     alignment: bool = Field(False, description="seq2seq only: average in MAPO-style alignment")
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(
+        8, ge=1, description="seq2seq: texts per generate call (an LLM batches as its backend does)"
+    )
 
 
 class RewardConfig(StrictModel):
@@ -213,7 +250,10 @@ class RewardConfig(StrictModel):
     """
 
     preset: Literal["pbrlsvr", "accuracy", "semantic-only"] = "pbrlsvr"
-    weights: Weights = Field(default_factory=Weights)
+    weights: Weights = Field(
+        default_factory=Weights.defaults,
+        description="component name -> weight; unnamed components keep their registered default",
+    )
     language_gate: bool = Field(
         True,
         description="semantic and translation are multiplied by the language gate (no reward for copying English)",
@@ -240,15 +280,19 @@ class RewardConfig(StrictModel):
             return data
         preset = data.get("preset", "pbrlsvr")
         base: dict[str, object] = {}
+        if preset in ("accuracy", "semantic-only"):
+            from pbrlsvr.rewards.components import component_names
+
+            names = component_names()  # every registered component: a plugin's default is off too
         if preset == "accuracy":  # plain RLVR: math-verify against gold, nothing else
             base = {
-                "weights": {k: (1.0 if k == "answer" else 0.0) for k in COMPONENTS},
+                "weights": {k: (1.0 if k == "answer" else 0.0) for k in names},
                 "answer_against": "gold",
                 "language_gate": False,
             }
         elif preset == "semantic-only":  # no language gate: shows the drift to English peers report
             base = {
-                "weights": {k: (1.0 if k == "semantic" else 0.0) for k in COMPONENTS},
+                "weights": {k: (1.0 if k == "semantic" else 0.0) for k in names},
                 "language_gate": False,
                 "require_answer": False,
             }

@@ -18,7 +18,7 @@ pool: :func:`compute_score_async` (many responses in flight, the service batches
 0.7.1, and so is the batch entry point that served it.
 
 Each returns the same keys as the in-process :mod:`pbrlsvr.integrations.verl`, for every sample
-(:mod:`pbrlsvr.integrations.verl_result`): ``score``, the six components and their terms,
+(:mod:`pbrlsvr.integrations.verl_result`): ``score``, the components and their terms,
 ``gate``, ``failed``;
 verl uses ``score`` and logs the rest. Fields: the English
 reference and the language come from ``extra_info`` (``reference``, ``lang``; also
@@ -48,12 +48,23 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from pbrlsvr.integrations.verl_result import failed, scored
+from pbrlsvr.integrations.verl_result import VerlShape, failed, scored
 from pbrlsvr.server.client import RemoteRewardError, ScoreClient
 
 _FIELDS = ("reference", "lang", "reference_answer", "gold", "question")
 _clients: dict[tuple[Any, ...], ScoreClient] = {}
 _lock = threading.Lock()
+_shape: VerlShape | None = None
+"""The components every sample of this process reports: those registered at the first request
+(a plugin the service runs must be loaded here too, e.g. through ``PBRLSVR_PLUGINS``)."""
+
+
+def _components() -> VerlShape:
+    global _shape
+    with _lock:
+        if _shape is None:
+            _shape = VerlShape.current()
+        return _shape
 
 
 def _client(url: str | None = None, token: str | None = None, **options: Any) -> ScoreClient:
@@ -88,9 +99,12 @@ items); the service's reason follows."""
 
 
 def _to_score(result: Mapping[str, Any]) -> dict[str, Any]:
+    shape = _components()
     if "error" in result:
-        return failed(str(result["error"]))
-    return scored(result["reward"], result["components"], result["gate"], zeroed="note" in result)
+        return failed(str(result["error"]), shape=shape)
+    return scored(
+        result["reward"], result["components"], result["gate"], zeroed="note" in result, shape=shape
+    )
 
 
 def _unscorable(exc: RemoteRewardError, n: int) -> list[dict[str, Any]]:

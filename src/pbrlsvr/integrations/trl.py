@@ -14,9 +14,9 @@ Two ways to plug it in (``make_reward_funcs``):
   The "no answer → 0" rule cannot apply across separately normalised functions, so it is off here.
 
 Logged names are the same in both modes and in :mod:`pbrlsvr.integrations.remote_trl`:
-``rewards/<component>/mean`` is each component *as it enters the reward* (semantic and
-translation multiplied by the language gate), ``pbrlsvr/gate`` the gate and ``pbrlsvr/no_answer``
-the share of completions with no final answer (:func:`component_metrics`).
+``rewards/<component>/mean`` is each component *as it enters the reward* (the gated ones,
+semantic and translation, multiplied by the language gate), ``pbrlsvr/gate`` the gate and
+``pbrlsvr/no_answer`` the share of completions with no final answer (:func:`component_metrics`).
 
 Reasoning: with a tokenizer that has a response template (Qwen3 and other thinking models,
 transformers ≥ 5.13), TRL 1.16 parses each completion with ``parse_response`` and puts the
@@ -29,10 +29,10 @@ verl and OpenRLHF (which decode the raw tokens) do.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
-from pbrlsvr.config import GATED_COMPONENTS
+from pbrlsvr.rewards.components import gated_components
 from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult
 
 logger = logging.getLogger(__name__)
@@ -79,17 +79,22 @@ def completion_text(completion: Any) -> str:
 
 
 def component_metrics(
-    components: Sequence[dict[str, float]], gates: Sequence[float], notes: Sequence[str | None]
+    components: Sequence[dict[str, float]],
+    gates: Sequence[float],
+    notes: Sequence[str | None],
+    gated: Collection[str] | None = None,
 ) -> dict[str, float]:
     """The batch means every adapter logs (one definition, so names and gating never differ by mode
-    or adapter): ``rewards/<c>/mean`` for each component as it enters the reward (semantic and
-    translation gated), ``pbrlsvr/gate`` and ``pbrlsvr/no_answer``."""
+    or adapter): ``rewards/<c>/mean`` for each component as it enters the reward (the ``gated``
+    ones, default the registry's: semantic and translation, times the gate), ``pbrlsvr/gate`` and
+    ``pbrlsvr/no_answer``."""
     n = len(components)
     if not n:
         return {}
+    gated = gated_components() if gated is None else gated
     out = {
         f"rewards/{name}/mean": sum(
-            c[name] * (g if name in GATED_COMPONENTS else 1.0) for c, g in zip(components, gates, strict=True)
+            c[name] * (g if name in gated else 1.0) for c, g in zip(components, gates, strict=True)
         )
         / n
         for name in components[0]
@@ -148,18 +153,20 @@ class PBRLSVRReward:
         self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any
     ) -> list[float | None]:
         results = score_completions(self.reward, completions, **kwargs)
-        _log_results(results, kwargs.get("log_metric"))
+        _log_results(results, kwargs.get("log_metric"), self.reward.gated)
         return [r.reward if r is not None else None for r in results]
 
 
 def _log_results(
-    results: Sequence[RewardResult | None], log_metric: Callable[[str, float], None] | None
+    results: Sequence[RewardResult | None],
+    log_metric: Callable[[str, float], None] | None,
+    gated: Collection[str],
 ) -> None:
     scored = [r for r in results if r is not None]
     if log_metric is None or not scored:
         return
     metrics = component_metrics(
-        [r.components for r in scored], [r.gate for r in scored], [r.note for r in scored]
+        [r.components for r in scored], [r.gate for r in scored], [r.note for r in scored], gated
     )
     for name, value in metrics.items():
         log_metric(name, value)
@@ -189,7 +196,7 @@ class _ComponentReward:
             for name in ("pbrlsvr/gate", "pbrlsvr/no_answer"):
                 if name in metrics:
                     log_metric(name, metrics[name])
-        gated = self.component in GATED_COMPONENTS
+        gated = self.component in self.shared.reward.gated
         return [
             None if r is None else r.components[self.component] * (r.gate if gated else 1.0) for r in results
         ]

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pbrlsvr.config import RewardConfig, load_config, read_yaml
-from pbrlsvr.integrations.verl_result import failed, scored
+from pbrlsvr.integrations.verl_result import VerlShape, failed, scored
 from pbrlsvr.prompts import build_messages
 from pbrlsvr.rewards.reward import Reward
 
@@ -95,11 +95,12 @@ def compute_score(
         "question": info.get("question"),
     }
     reward = _get_reward(config)  # a broken config raises: it is not a bad sample
+    shape = VerlShape.of(reward)  # the components registered when the reward was built
     try:
         result = reward.score_batch([item])[0]
     except ValueError as exc:
-        return failed(str(exc))
-    return scored(result.reward, result.components, result.gate, zeroed=result.note is not None)
+        return failed(str(exc), shape=shape)
+    return scored(result.reward, result.components, result.gate, zeroed=result.note is not None, shape=shape)
 
 
 def verl_row(row: Mapping[str, Any], index: int, data_source: str = "pbrlsvr") -> dict[str, Any]:

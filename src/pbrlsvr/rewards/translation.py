@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
-
-from sacrebleu.metrics import CHRF
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pbrlsvr.errors import MissingDependencyError
 from pbrlsvr.languages import get_language
+
+if TYPE_CHECKING:
+    from pbrlsvr.config import TranslatorConfig
 
 Family = Literal["nllb", "m2m100", "plain"]
 
@@ -251,11 +253,39 @@ class LLMTranslator:
         return out
 
 
-_CHRF = CHRF()
+def build_translator(config: TranslatorConfig) -> Translator:
+    """The translator ``reward.translator`` describes.
+
+    ``kind: seq2seq`` loads an MT model (:class:`Seq2SeqTranslator`); ``kind: llm`` prompts any
+    model :func:`pbrlsvr.generation.build_generator` runs (a local model, ``ct2:<model>``,
+    ``vllm:<model>``, ``http(s)://host/v1#<model>``), decoding greedily (512 new tokens at most) so
+    that translations are deterministic. ``device`` applies to local models; an LLM translator
+    batches as its generation backend does.
+    """
+    if config.kind == "seq2seq":
+        return Seq2SeqTranslator(config.model, device=config.device, batch_size=config.batch_size)
+    from pbrlsvr.generation import SamplingSettings, build_generator
+
+    generator = build_generator(config.model, device=None if config.device == "cpu" else config.device)
+    settings = SamplingSettings(max_new_tokens=512, temperature=0.0)
+
+    def generate(conversations: list[list[dict[str, str]]]) -> list[str]:
+        return [samples[0].text for samples in generator.generate(conversations, settings)]
+
+    return LLMTranslator(generate, name=generator.name)
+
+
+@lru_cache(maxsize=1)
+def _chrf_metric() -> Any:
+    # sacrebleu is imported on first use: loading a reward config imports this module, and only a
+    # reward with the translation component on ever computes chrF
+    from sacrebleu.metrics import CHRF
+
+    return CHRF()
 
 
 def chrf(hypothesis: str, reference: str) -> float:
     """Sentence chrF (sacrebleu defaults: character 6-grams, beta 2) rescaled to [0, 1]."""
     if not hypothesis.strip() or not reference.strip():
         return 0.0
-    return _CHRF.sentence_score(hypothesis, [reference]).score / 100.0
+    return _chrf_metric().sentence_score(hypothesis, [reference]).score / 100.0

@@ -43,7 +43,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pbrlsvr.config import COMPONENTS
 from pbrlsvr.io_checks import loads_strict
 from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult, check_text
 
@@ -198,8 +197,8 @@ def describe(label: Any, prompt: str | None) -> str:
 
 
 def component_names(reward: Reward) -> list[str]:
-    """The components a result of ``reward`` carries, in the reward's order."""
-    return [c for c in COMPONENTS if c in reward.weights]
+    """The components a result of ``reward`` carries, in the reward's (report) order."""
+    return list(reward.weights)
 
 
 def build_response(
