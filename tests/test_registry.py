@@ -122,3 +122,49 @@ def test_cli_plugin_option_imports_the_plugin_and_a_bad_one_exits_2(
     result = runner.invoke(app, ["--plugin", "no_such_plugin_module", "models", "list"])
     assert result.exit_code == 2
     assert "plugin 'no_such_plugin_module' failed to import" in result.output
+
+
+def test_list_shows_every_registry_and_names_a_plugins_entries_by_their_module(tmp_path: Path) -> None:
+    """`pbrlsvr --plugin FILE list` shows one entry of each kind the plugin registered, marked
+    with the plugin's module, beside the built-ins; an unknown kind exits 2."""
+    plugin = tmp_path / "many_things.py"
+    plugin.write_text(
+        "from pbrlsvr.data.sources import DataSource, register_source\n"
+        "from pbrlsvr.generation.backends import register_backend\n"
+        "from pbrlsvr.rewards.components import register_component\n"
+        "@register_component('listed-brevity', default_weight=0.0)\n"
+        "def brevity(items, context):\n"
+        "    return [1.0 for _ in items]\n"
+        "def load(cfg, issues):\n"
+        "    return []\n"
+        "register_source(DataSource('listed-toy', load, 'a toy listed by pbrlsvr list', task='math'))\n"
+        "def echo(target, *, answer: int = 7):\n"
+        "    raise NotImplementedError\n"
+        "register_backend('listed-echo', echo, prefix='listed-echo')\n",
+        encoding="utf-8",
+    )
+    from pbrlsvr.data.sources import unregister_source
+    from pbrlsvr.generation.backends import BACKENDS
+    from pbrlsvr.rewards.components import REGISTRY
+
+    try:
+        result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["--plugin", str(plugin), "list"])
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+
+        def row(name: str) -> str:
+            return next(line for line in lines if f" {name} " in line)
+
+        assert "built-in" in row("semantic") and "yes" in row("semantic")  # gated
+        assert "pbrlsvr_plugin_many_things" in row("listed-brevity")
+        assert "a toy listed by pbrlsvr list" in row("listed-toy") and "pbrlsvr_plugin" in row("listed-toy")
+        assert "listed-echo:<model>" in row("listed-echo") and "answer" in row("listed-echo")
+        assert "Swahili" in row("sw")
+        only = runner.invoke(app, ["list", "backends"])
+        assert only.exit_code == 0 and "ct2:<model>" in only.output and "reward components" not in only.output
+        bad = runner.invoke(app, ["list", "backend"])
+        assert bad.exit_code == 2 and "did you mean 'backends'" in bad.output
+    finally:
+        REGISTRY.unregister("listed-brevity")
+        unregister_source("listed-toy")
+        BACKENDS.unregister("listed-echo")

@@ -14,7 +14,19 @@ from importlib import import_module
 from pbrlsvr.cli.main import app
 
 # Importing a command module registers it on `app`; `--help` lists commands in this order, then groups.
-COMMANDS = ("data", "score", "serve", "demo", "experiment", "train", "export", "models", "pivot", "evaluate")
+COMMANDS = (
+    "data",
+    "score",
+    "serve",
+    "demo",
+    "experiment",
+    "train",
+    "export",
+    "listing",
+    "models",
+    "pivot",
+    "evaluate",
+)
 for _name in COMMANDS:
     import_module(f"pbrlsvr.cli.{_name}")
 

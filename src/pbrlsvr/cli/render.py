@@ -210,3 +210,76 @@ def pivot_outcome(outcome: PivotOutcome, console: Console, err_console: Console 
             f"[yellow]{len(imp.unmatched)} problem(s) not in the solutions file[/]: {_few(imp.unmatched)}",
             highlight=False,
         )
+
+
+# --- `pbrlsvr list`: the registries ------------------------------------------------------------
+
+
+def _origin(obj: object) -> str:
+    """``built-in`` for the package's own entries, else the module that registered it (a plugin)."""
+    module = getattr(obj, "__module__", "") or ""
+    return "built-in" if module.startswith("pbrlsvr.") else module
+
+
+def components_table() -> Table:
+    """Every reward component: default weight, whether the language gate multiplies it, what it needs."""
+    from pbrlsvr.rewards.components import REGISTRY
+
+    table = Table(title="reward components (reward.weights.<name>)", title_justify="left")
+    for col in ("name", "default weight", "gated", "needs", "from"):
+        table.add_column(col, justify="right" if col == "default weight" else "left")
+    for name, c in REGISTRY.items():
+        needs = "depends on config" if callable(c.needs) else ", ".join(c.needs) or "-"
+        table.add_row(name, f"{c.default_weight:g}", "yes" if c.gated else "no", needs, _origin(c.score))
+    return table
+
+
+def sources_table() -> Table:
+    """Every data source: its task kind and what it is (``data.source`` / ``data.format``)."""
+    from pbrlsvr.data.sources import source_entries
+
+    table = Table(title="data sources (data.source, data.format, eval --benchmark)", title_justify="left")
+    for col in ("name", "task", "description", "from"):
+        table.add_column(col)
+    for s in source_entries():
+        name = s.name + (f" ({', '.join(s.aliases)})" if s.aliases else "")
+        table.add_row(name, s.task or "by gold", s.description, _origin(s.load))
+    return table
+
+
+def backends_table() -> Table:
+    """Every generation backend: the spec that selects it and the options it takes."""
+    from pbrlsvr.generation.backends import BACKENDS
+
+    table = Table(title="generation backends (model specs)", title_justify="left")
+    for col in ("name", "spec", "options", "from"):
+        table.add_column(col)
+    for name, b in BACKENDS.items():
+        spec = (
+            f"{b.prefix}:<model>" if b.prefix else f"{'|'.join(b.schemes)}://..." if b.schemes else "<model>"
+        )
+        if b.fragment:
+            spec += f"#<{b.fragment}>"
+        options = ", ".join(b.options) + (", any other (passed on)" if b.open_options else "")
+        table.add_row(name + (" (default)" if b.default else ""), spec, options, _origin(b.factory))
+    return table
+
+
+def languages_table() -> Table:
+    """Every language: code, name, script, NLLB code, whether language ID covers it, benchmarks."""
+    from pbrlsvr.languages import BUILTIN_CODES, LANGUAGES
+
+    table = Table(title="languages", title_justify="left")
+    for col in ("code", "name", "script", "NLLB", "language ID", "benchmarks", "from"):
+        table.add_column(col)
+    for code, lang in LANGUAGES.items():
+        table.add_row(
+            code,
+            lang.name,
+            lang.script,
+            lang.nllb,
+            "yes" if lang.lingua else "no",
+            ", ".join(lang.benchmarks),
+            "built-in" if code in BUILTIN_CODES else "plugin",
+        )
+    return table
