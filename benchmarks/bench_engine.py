@@ -26,7 +26,7 @@ from typing import Any
 from pbrlsvr.data import load_problems
 from pbrlsvr.evaluation.config import EvalPromptConfig
 from pbrlsvr.evaluation.prompts import build_conversation
-from pbrlsvr.generation import SamplingSettings, build_generator
+from pbrlsvr.generation import SamplingConfig, build_generator
 from pbrlsvr.rewards.answer import answers_match, extract_final_answer
 
 
@@ -34,7 +34,7 @@ def _tokens(out: list[list[Any]]) -> int:
     return sum(g.completion_tokens for row in out for g in row)
 
 
-def _timed(gen: Any, convs: list, settings: SamplingSettings) -> tuple[list[list[Any]], float]:
+def _timed(gen: Any, convs: list, settings: SamplingConfig) -> tuple[list[list[Any]], float]:
     started = time.perf_counter()
     out = gen.generate(convs, settings)
     return out, time.perf_counter() - started
@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = load_problems("mgsm", langs=args.langs.split(","), limit=args.per_lang)
     problems.sort(key=lambda p: (int(p.id.split("-")[-1]), p.lang))  # interleave languages
     convs = [build_conversation(p, "math", EvalPromptConfig()) for p in problems]
-    greedy = SamplingSettings(max_new_tokens=args.max_new_tokens)
-    sampled = SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=1.0, n=8, seed=0)
+    greedy = SamplingConfig(max_new_tokens=args.max_new_tokens)
+    sampled = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=1.0, n=8, seed=0)
 
     started = time.perf_counter()
     engine = build_generator(f"ct2:{args.model}", compute_type=args.compute_type)

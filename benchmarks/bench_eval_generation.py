@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from pbrlsvr.evaluation import EvalConfig, Scorer, evaluate, read_predictions
-    from pbrlsvr.generation.base import SamplingSettings
+    from pbrlsvr.generation.base import SamplingConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     langs = [x.strip() for x in args.langs.split(",") if x.strip()]
     # Warm up outside the timings: the language identifier's models and torch's first call.
     Scorer("math", [*langs, "en"])
-    generator.generate([[{"role": "user", "content": "2+2?"}]], SamplingSettings(max_new_tokens=4))
+    generator.generate([[{"role": "user", "content": "2+2?"}]], SamplingConfig(max_new_tokens=4))
     rows = []
     responses: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-eval-") as scratch:

@@ -26,12 +26,12 @@ import torch
 import transformers
 
 from pbrlsvr.data import load_problems
-from pbrlsvr.generation import DEFAULT_BATCH_SIZE, SamplingSettings, TransformersGenerator
+from pbrlsvr.generation import DEFAULT_BATCH_SIZE, SamplingConfig, TransformersGenerator
 
 LANGS = "en,de,fr,es,ru,zh,ja,sw"
 
 
-def timed(gen: TransformersGenerator, convs: list, settings: SamplingSettings, batch_size: int):
+def timed(gen: TransformersGenerator, convs: list, settings: SamplingConfig, batch_size: int):
     gen.batch_size = batch_size
     start = time.perf_counter()
     out = gen.generate(convs, settings)
@@ -58,12 +58,12 @@ def main() -> None:
     problems = load_problems("mgsm", langs=langs, limit=limit)
     problems = sorted(problems, key=lambda p: (p.id, p.lang))[: args.n_prompts]
     convs = [[{"role": "user", "content": p.question}] for p in problems]
-    settings = SamplingSettings(max_new_tokens=args.max_new_tokens)
+    settings = SamplingConfig(max_new_tokens=args.max_new_tokens)
 
     t0 = time.perf_counter()
     gen = TransformersGenerator(args.model)
     load_s = time.perf_counter() - t0
-    gen.generate(convs[:2], SamplingSettings(max_new_tokens=4))  # warm-up
+    gen.generate(convs[:2], SamplingConfig(max_new_tokens=4))  # warm-up
     prompt_tokens = [len(gen.encode(c)) for c in convs]
     print(
         f"model {args.model} (load {load_s:.1f} s); {len(convs)} MGSM prompts ({','.join(langs)}), "

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from pbrlsvr.data import load_problems
-from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
+from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingConfig
 from pbrlsvr.pivot import KeySet, PivotConfig, ReferenceStore, Sample, pivot_key_set, run_pivot
 from pbrlsvr.pivot.runner import plan_pivot
 
@@ -47,7 +47,7 @@ class SleepGenerator(Generator):
         self.samples = 0
 
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         out = []
         for conv in conversations:

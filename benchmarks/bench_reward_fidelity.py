@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from pbrlsvr.config import RewardConfig
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.encoders import build_encoder
 from pbrlsvr.rewards.fidelity import VARIANTS, build_cases, fidelity_table
 from pbrlsvr.rewards.reward import Reward

@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.data import load_problems
-from pbrlsvr.generation import SamplingSettings, build_generator
+from pbrlsvr.generation import SamplingConfig, build_generator
 from pbrlsvr.pivot.config import PromptConfig
 from pbrlsvr.prompts import build_messages
 from pbrlsvr.rewards.answer import answers_match, extract_final_answer
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward
 
 REWARDS = {
@@ -119,7 +119,7 @@ def score_against_pivot(
     prompt = PromptConfig()
     t0 = time.perf_counter()
     refs = pivot_gen.generate(
-        [prompt.render(english[i]) for i in ids], SamplingSettings(max_new_tokens=args.max_new_tokens)
+        [prompt.render(english[i]) for i in ids], SamplingConfig(max_new_tokens=args.max_new_tokens)
     )
     pivot_seconds = time.perf_counter() - t0
     reference = {i: r[0].text for i, r in zip(ids, refs, strict=True)}

@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.rewards.answer import answer_score
 from pbrlsvr.rewards.components.format import format_score
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.encoders import build_encoder, stored_calibration
 from pbrlsvr.rewards.fidelity import build_cases
 from pbrlsvr.rewards.language import LanguageConsistency

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from pbrlsvr.config import RewardConfig
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -54,7 +54,7 @@ def training_rows(path: Path, n: int = 8) -> Path:
 
 
 def build_reward(encoder_folder: str, device: str, language: bool) -> object:
-    from pbrlsvr.config import RewardConfig
+    from pbrlsvr.rewards.config import RewardConfig
     from pbrlsvr.rewards.encoders.sentence_transformers_encoder import SentenceTransformerEncoder
     from pbrlsvr.rewards.reward import Reward
 
@@ -152,13 +152,13 @@ def _changed(before: dict[str, object], final_dir: Path, lora: bool) -> bool:
 def generation_check(device: str) -> dict[str, object]:
     import torch
 
-    from pbrlsvr.generation.base import SamplingSettings
+    from pbrlsvr.generation.base import SamplingConfig
     from pbrlsvr.generation.transformers_backend import TransformersGenerator
 
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     pair = tiny_policy(device, dtype)
     convs = [[{"role": "user", "content": "roger had " + " ".join(["5"] * (i + 1))}] for i in range(8)]
-    settings = SamplingSettings(max_new_tokens=12, temperature=0.0)
+    settings = SamplingConfig(max_new_tokens=12, temperature=0.0)
     batched = TransformersGenerator(pair, batch_size=8).generate(convs, settings)
     single = TransformersGenerator(pair, batch_size=1).generate(convs, settings)
     same = sum(a[0].text == b[0].text for a, b in zip(batched, single, strict=True))

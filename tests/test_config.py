@@ -4,16 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from pbrlsvr.config import (
-    DataCommandConfig,
-    DataConfig,
-    ModelConfig,
-    StrictModel,
-    dump_config,
-    load_config,
-    parse_set_options,
-)
+from pbrlsvr.config import StrictModel, dump_config, load_config, parse_set_options
+from pbrlsvr.data.config import DataCommandConfig, DataConfig
 from pbrlsvr.errors import ConfigError
+from pbrlsvr.models.config import ModelConfig
 
 
 def _write(tmp_path: Path, text: str) -> Path:

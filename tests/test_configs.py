@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pbrlsvr.config import RewardConfig, load_config
+from pbrlsvr.config import load_config
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.train.config import TrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -15,7 +15,7 @@ from pbrlsvr.errors import ConfigError
 from pbrlsvr.generation import (
     CT2Generator,
     ModelSpec,
-    SamplingSettings,
+    SamplingConfig,
     TransformersGenerator,
     build_generator,
     parse_model_spec,
@@ -25,8 +25,8 @@ from tests.test_generation import conversations, tiny_chat_lm
 
 pytest.importorskip("ctranslate2")
 
-GREEDY = SamplingSettings(max_new_tokens=10)
-SAMPLED = SamplingSettings(max_new_tokens=10, temperature=1.0, n=3, seed=7)
+GREEDY = SamplingConfig(max_new_tokens=10)
+SAMPLED = SamplingConfig(max_new_tokens=10, temperature=1.0, n=3, seed=7)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -117,7 +117,7 @@ def test_prompt_too_long_is_an_error_result_and_others_run(tiny_dir: Path, cache
         [{"role": "user", "content": " ".join(["balls"] * 30)}],
     ]
     done: list[int] = []
-    out = gen.generate(convs, SamplingSettings(max_new_tokens=4, n=2, temperature=1.0), progress=done.append)
+    out = gen.generate(convs, SamplingConfig(max_new_tokens=4, n=2, temperature=1.0), progress=done.append)
     assert sum(done) == 2
     assert [g.finish_reason for g in out[1]] == ["error", "error"]
     assert "max_input_tokens=20" in (out[1][0].error or "")
@@ -133,11 +133,11 @@ def test_prompt_too_long_is_an_error_result_and_others_run(tiny_dir: Path, cache
 
 
 def test_length_finish_and_stop_strings(ct2_gen: CT2Generator) -> None:
-    out = ct2_gen.generate(conversations(4), SamplingSettings(max_new_tokens=6))
+    out = ct2_gen.generate(conversations(4), SamplingConfig(max_new_tokens=6))
     for (g,) in out:
         assert g.finish_reason == "length" and g.completion_tokens == 6
     word = out[0][0].text.split()[2]
-    (g,) = ct2_gen.generate(conversations(1), SamplingSettings(max_new_tokens=6, stop=[word]))[0]
+    (g,) = ct2_gen.generate(conversations(1), SamplingConfig(max_new_tokens=6, stop=[word]))[0]
     assert g.finish_reason == "stop" and word not in g.text
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from pbrlsvr.config import DataConfig
 from pbrlsvr.data import (
     DataWarning,
     Problem,
@@ -25,6 +24,7 @@ from pbrlsvr.data import (
     read_example_model_solutions,
 )
 from pbrlsvr.data import hf as hf_module
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.readers import ParallelRow, lang_from_name, parallel_mismatch
 from pbrlsvr.data.resources import data_dir, gsm8k_mgsm_test, mgsm_dir, msvamp_dir
 from pbrlsvr.data.sources import (

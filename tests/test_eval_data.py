@@ -244,7 +244,7 @@ def test_exemplar_texts_are_the_ones_the_stored_figures_were_made_with() -> None
 def test_a_named_benchmark_keeps_its_languages_a_folder_in_its_layout_does_not(tmp_path: Path) -> None:
     """Language-ID candidates: every language of a named benchmark; of a folder, those it holds,
     whichever languages are selected."""
-    from pbrlsvr.config import DataConfig
+    from pbrlsvr.data.config import DataConfig
     from pbrlsvr.data.resources import mgsm_dir
     from pbrlsvr.languages import MGSM_LANGS
 

@@ -21,7 +21,7 @@ from pbrlsvr.errors import ConfigError, DataError
 from pbrlsvr.evaluation import EvalConfig, compare_runs, evaluate, read_predictions, summarize
 from pbrlsvr.evaluation.store import PredictionStore
 from pbrlsvr.generation.backends import ModelSpec
-from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
+from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingConfig
 
 LANGS = ["en", "sw", "bn"]
 TEXT = {
@@ -54,7 +54,7 @@ class Scripted(Generator):
         )
 
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         time.sleep(self.delay)
         self.batches.append(len(conversations))
@@ -332,7 +332,7 @@ def test_cli_eval_with_an_injected_generator(tmp_path: Path, monkeypatch: pytest
         name = "echo"
 
         def _generate(
-            self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+            self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
         ) -> list[list[Generation]]:
             return [[Generation("Jibu ni 1.", 10, 4, "stop")] for _ in conversations]
 

@@ -18,7 +18,7 @@ from pbrlsvr.generation import (
     Generation,
     ModelSpec,
     OpenAIGenerator,
-    SamplingSettings,
+    SamplingConfig,
     ServerUnavailableError,
     TransformersGenerator,
     VLLMGenerator,
@@ -108,8 +108,8 @@ def gen(tiny: tuple[Any, Any]) -> TransformersGenerator:
     return TransformersGenerator(tiny, batch_size=4, name="tiny")
 
 
-GREEDY = SamplingSettings(max_new_tokens=10)
-SAMPLED = SamplingSettings(max_new_tokens=10, temperature=1.0, n=3, seed=7)
+GREEDY = SamplingConfig(max_new_tokens=10)
+SAMPLED = SamplingConfig(max_new_tokens=10, temperature=1.0, n=3, seed=7)
 
 
 # --------------------------------------------------------------------------- transformers backend
@@ -173,20 +173,20 @@ def test_seeded_sampling_is_reproducible_across_batching(gen: TransformersGenera
 def test_top_k_one_and_tiny_top_p_equal_greedy(gen: TransformersGenerator) -> None:
     convs = conversations(5)
     greedy = gen.generate(convs, GREEDY)
-    top_k = SamplingSettings(max_new_tokens=10, temperature=1.3, top_k=1, seed=3)
-    top_p = SamplingSettings(max_new_tokens=10, temperature=0.7, top_p=1e-6, seed=3)
+    top_k = SamplingConfig(max_new_tokens=10, temperature=1.3, top_k=1, seed=3)
+    top_p = SamplingConfig(max_new_tokens=10, temperature=0.7, top_p=1e-6, seed=3)
     assert gen.generate(convs, top_k) == greedy
     assert gen.generate(convs, top_p) == greedy
 
 
 def test_stop_strings_cut_text_and_end_generation(gen: TransformersGenerator) -> None:
     convs = conversations(6)
-    free = gen.generate(convs, SamplingSettings(max_new_tokens=12))
+    free = gen.generate(convs, SamplingConfig(max_new_tokens=12))
     words = free[2][0].text.split()
     assert len(words) >= 4, free[2][0]
     stop_word = words[3]
     expected = free[2][0].text[: free[2][0].text.find(stop_word)]
-    out = gen.generate(convs, SamplingSettings(max_new_tokens=12, stop=[stop_word, "never-there"]))
+    out = gen.generate(convs, SamplingConfig(max_new_tokens=12, stop=[stop_word, "never-there"]))
     g = out[2][0]
     assert g.text == expected and g.finish_reason == "stop"
     assert g.completion_tokens == words.index(stop_word) + 1 < 12  # stopped at that token
@@ -199,12 +199,12 @@ def test_stop_strings_cut_text_and_end_generation(gen: TransformersGenerator) ->
 
 def test_finish_reasons_length_and_eos() -> None:
     never = TransformersGenerator(tiny_chat_lm(eos_bias=-1e4), batch_size=3)
-    out = never.generate(conversations(4), SamplingSettings(max_new_tokens=6))
+    out = never.generate(conversations(4), SamplingConfig(max_new_tokens=6))
     assert all(g.finish_reason == "length" and g.completion_tokens == 6 for (g,) in out)
     assert all(len(g.text.split()) == 6 for (g,) in out)
 
     always = TransformersGenerator(tiny_chat_lm(eos_bias=1e4), batch_size=3)
-    out = always.generate(conversations(4), SamplingSettings(max_new_tokens=6, temperature=0.8, n=2))
+    out = always.generate(conversations(4), SamplingConfig(max_new_tokens=6, temperature=0.8, n=2))
     assert all(g == Generation("", g.prompt_tokens, 1, "stop") for row in out for g in row)
 
 
@@ -216,7 +216,7 @@ def test_prompt_over_max_input_tokens_is_an_error_generation(tiny: tuple[Any, An
         [{"role": "user", "content": "roger had 3 balls"}],
     ]
     done: list[int] = []
-    out = gen.generate(convs, SamplingSettings(max_new_tokens=4, n=2), progress=done.append)
+    out = gen.generate(convs, SamplingConfig(max_new_tokens=4, n=2), progress=done.append)
     assert sum(done) == 3
     assert [g.finish_reason for g in out[1]] == ["error", "error"]
     assert "max_input_tokens=20" in (out[1][0].error or "") and out[1][0].prompt_tokens > 20
@@ -225,8 +225,8 @@ def test_prompt_over_max_input_tokens_is_an_error_generation(tiny: tuple[Any, An
     # No explicit limit: the prompt plus max_new_tokens must fit max_position_embeddings (128).
     default = TransformersGenerator(tiny)
     long = [[{"role": "user", "content": " ".join(["balls"] * 90)}]]
-    assert default.generate(long, SamplingSettings(max_new_tokens=10))[0][0].finish_reason != "error"
-    (g,) = default.generate(long, SamplingSettings(max_new_tokens=40))[0]
+    assert default.generate(long, SamplingConfig(max_new_tokens=10))[0][0].finish_reason != "error"
+    (g,) = default.generate(long, SamplingConfig(max_new_tokens=40))[0]
     assert g.finish_reason == "error" and "128-token context with max_new_tokens=40" in (g.error or "")
 
 
@@ -261,7 +261,7 @@ def test_no_chat_template_falls_back_to_plain_layout(caplog: pytest.LogCaptureFi
     model, tok = tiny_chat_lm()
     tok.chat_template = None
     gen = TransformersGenerator((model, tok), name="plain")
-    out = gen.generate(conversations(2), SamplingSettings(max_new_tokens=3))
+    out = gen.generate(conversations(2), SamplingConfig(max_new_tokens=3))
     assert len(out) == 2 and "no chat template" in caplog.text
 
 
@@ -360,7 +360,7 @@ USER = [[{"role": "user", "content": f"question {i}"}] for i in range(6)]
 def test_http_generates_in_order_with_usage(fake: FakeOpenAIServer) -> None:
     gen = _client(fake.url)
     calls: list[int] = []
-    out = gen.generate(USER, SamplingSettings(max_new_tokens=50), progress=calls.append)
+    out = gen.generate(USER, SamplingConfig(max_new_tokens=50), progress=calls.append)
     assert [g[0].text for g in out] == [f"echo: question {i}" for i in range(6)]
     assert all(g[0] == Generation(g[0].text, 2, 3, "stop") for g in out)
     assert sum(calls) == 6 and fake.state.requests == 6
@@ -374,9 +374,9 @@ def test_http_generates_in_order_with_usage(fake: FakeOpenAIServer) -> None:
 def test_http_length_stop_and_top_k(fake: FakeOpenAIServer) -> None:
     gen = _client(fake.url)
     conv = [[{"role": "user", "content": "one two three four five"}]]
-    (g,) = gen.generate(conv, SamplingSettings(max_new_tokens=3))[0]
+    (g,) = gen.generate(conv, SamplingConfig(max_new_tokens=3))[0]
     assert g == Generation("echo: one two", 5, 3, "length")
-    settings = SamplingSettings(max_new_tokens=30, stop=["four"], top_k=5, temperature=0.5)
+    settings = SamplingConfig(max_new_tokens=30, stop=["four"], top_k=5, temperature=0.5)
     (g,) = gen.generate(conv, settings)[0]
     assert g.text == "echo: one two three " and g.finish_reason == "stop"
     assert fake.state.bodies[-1]["stop"] == ["four"] and fake.state.bodies[-1]["top_k"] == 5
@@ -385,7 +385,7 @@ def test_http_length_stop_and_top_k(fake: FakeOpenAIServer) -> None:
 
 def test_http_n_field_and_fallback_to_repeated_requests(fake: FakeOpenAIServer) -> None:
     gen = _client(fake.url)
-    settings = SamplingSettings(max_new_tokens=20, n=3, temperature=1.0, seed=0)
+    settings = SamplingConfig(max_new_tokens=20, n=3, temperature=1.0, seed=0)
     out = gen.generate(USER[:2], settings)
     assert fake.state.requests == 2 and [g.text for g in out[0]] == [
         f"echo: question 0 #{i}" for i in range(3)
@@ -404,7 +404,7 @@ def test_http_n_field_and_fallback_to_repeated_requests(fake: FakeOpenAIServer) 
 def test_http_retries_then_succeeds(fake: FakeOpenAIServer, status: int) -> None:
     fake.state.fail_first, fake.state.fail_status = 3, status
     gen = _client(fake.url, max_retries=5)
-    out = gen.generate(USER[:2], SamplingSettings(max_new_tokens=20))
+    out = gen.generate(USER[:2], SamplingConfig(max_new_tokens=20))
     assert [g[0].text for g in out] == ["echo: question 0", "echo: question 1"]
     assert fake.state.requests == 5
     gen.close()
@@ -414,7 +414,7 @@ def test_http_honours_retry_after(fake: FakeOpenAIServer) -> None:
     fake.state.fail_first, fake.state.fail_status, fake.state.retry_after = 1, 429, "0.4"
     gen = _client(fake.url, concurrency=1, max_retries=3)
     start = time.monotonic()
-    out = gen.generate(USER[:1], SamplingSettings(max_new_tokens=20))
+    out = gen.generate(USER[:1], SamplingConfig(max_new_tokens=20))
     assert out[0][0].text == "echo: question 0"
     assert fake.state.arrival[1] - fake.state.arrival[0] >= 0.35
     assert time.monotonic() - start < 5
@@ -424,7 +424,7 @@ def test_http_honours_retry_after(fake: FakeOpenAIServer) -> None:
 def test_http_failed_conversation_keeps_the_others(fake: FakeOpenAIServer) -> None:
     fake.state.fail_when, fake.state.fail_status = "question 2", 500
     gen = _client(fake.url, max_retries=2)
-    out = gen.generate(USER, SamplingSettings(max_new_tokens=20, n=2))
+    out = gen.generate(USER, SamplingConfig(max_new_tokens=20, n=2))
     assert [g.finish_reason for g in out[2]] == ["error", "error"]
     assert out[2][0].text == "" and "HTTP 500" in (out[2][0].error or "")
     assert "3 attempts" in (out[2][0].error or "")
@@ -436,7 +436,7 @@ def test_http_failed_conversation_keeps_the_others(fake: FakeOpenAIServer) -> No
 def test_http_client_errors_are_not_retried(fake: FakeOpenAIServer) -> None:
     fake.state.fail_first, fake.state.fail_status = 1, 400
     gen = _client(fake.url, max_retries=5)
-    out = gen.generate(USER[:1], SamplingSettings(max_new_tokens=20))
+    out = gen.generate(USER[:1], SamplingConfig(max_new_tokens=20))
     assert out[0][0].finish_reason == "error" and "HTTP 400" in (out[0][0].error or "")
     assert fake.state.requests == 1
     gen.close()
@@ -446,7 +446,7 @@ def test_http_concurrency_limit(fake: FakeOpenAIServer) -> None:
     fake.state.delay = 0.15
     gen = _client(fake.url, concurrency=3)
     convs = [[{"role": "user", "content": f"q {i}"}] for i in range(12)]
-    out = gen.generate(convs, SamplingSettings(max_new_tokens=10))
+    out = gen.generate(convs, SamplingConfig(max_new_tokens=10))
     assert len(out) == 12 and fake.state.max_in_flight == 3
     gen.close()
 
@@ -454,7 +454,7 @@ def test_http_concurrency_limit(fake: FakeOpenAIServer) -> None:
 def test_http_timeout_becomes_error(fake: FakeOpenAIServer) -> None:
     fake.state.delay = 1.0
     gen = _client(fake.url, timeout=0.2, max_retries=1)
-    out = gen.generate(USER[:1], SamplingSettings(max_new_tokens=10))
+    out = gen.generate(USER[:1], SamplingConfig(max_new_tokens=10))
     assert out[0][0].finish_reason == "error" and "timed out" in (out[0][0].error or "")
     gen.close()
 
@@ -465,12 +465,12 @@ def test_http_dead_server_fails_fast_and_check_names_url() -> None:
     gen = OpenAIGenerator(url, MODEL, max_retries=5, backoff=0.05)
     convs = [[{"role": "user", "content": f"q {i}"}] for i in range(40)]
     start = time.monotonic()
-    out = gen.generate(convs, SamplingSettings(max_new_tokens=10))
+    out = gen.generate(convs, SamplingConfig(max_new_tokens=10))
     elapsed = time.monotonic() - start
     assert all(g.finish_reason == "error" and "cannot reach" in (g.error or "") for row in out for g in row)
     assert elapsed < 6, elapsed  # one retry budget (~1.6 s of backoff), not one per conversation
     start = time.monotonic()
-    again = gen.generate(convs[:8], SamplingSettings(max_new_tokens=10))
+    again = gen.generate(convs[:8], SamplingConfig(max_new_tokens=10))
     assert time.monotonic() - start < 1.0  # known down: one try each, no backoff
     assert "gave up after 1 attempt)" in (again[0][0].error or "")
     with pytest.raises(ServerUnavailableError, match=f"127.0.0.1:{port}/v1/models"):
@@ -484,13 +484,13 @@ def test_http_api_key_from_env_is_sent_not_shown(
 ) -> None:
     monkeypatch.setenv("PBRLSVR_TEST_KEY", "sk-secret-123")
     gen = _client(fake.url, api_key_env="PBRLSVR_TEST_KEY")
-    gen.generate(USER[:1], SamplingSettings(max_new_tokens=5))
+    gen.generate(USER[:1], SamplingConfig(max_new_tokens=5))
     assert fake.state.auth == ["Bearer sk-secret-123"]
     assert "sk-secret" not in repr(gen) and "sk-secret" not in str(vars(gen).get("name"))
     gen.close()
     monkeypatch.delenv("PBRLSVR_TEST_KEY")
     gen = _client(fake.url, api_key_env="PBRLSVR_TEST_KEY")
-    gen.generate(USER[:1], SamplingSettings(max_new_tokens=5))
+    gen.generate(USER[:1], SamplingConfig(max_new_tokens=5))
     assert fake.state.auth[-1] is None
     gen.close()
 
@@ -499,7 +499,7 @@ def test_http_works_inside_a_running_event_loop(fake: FakeOpenAIServer) -> None:
     gen = _client(fake.url)
 
     async def main() -> list[list[Generation]]:
-        return gen.generate(USER[:3], SamplingSettings(max_new_tokens=10))
+        return gen.generate(USER[:3], SamplingConfig(max_new_tokens=10))
 
     out = asyncio.run(main())
     assert [g[0].text for g in out] == [f"echo: question {i}" for i in range(3)]
@@ -529,14 +529,14 @@ def test_packaged_smollm2_generates_offline(monkeypatch: pytest.MonkeyPatch) -> 
         "Roger has 5 tennis balls. He buys 2 cans of 3 tennis balls each. How many tennis balls does he have now?",
     ]
     convs = [[{"role": "user", "content": p}] for p in prompts]
-    out = gen.generate(convs, SamplingSettings(max_new_tokens=48))
+    out = gen.generate(convs, SamplingConfig(max_new_tokens=48))
     assert gen.name == "smollm2-135m-instruct"
     for (g,) in out:
         assert g.finish_reason in ("stop", "length") and g.text.strip()
         assert g.prompt_tokens > 10 and 0 < g.completion_tokens <= 48
     assert "5" in out[0][0].text  # content beyond simple arithmetic is the 135M model's luck, not ours
     gen.batch_size = 1
-    assert [gen.generate([c], SamplingSettings(max_new_tokens=48))[0][0].text for c in convs[:2]] == [
+    assert [gen.generate([c], SamplingConfig(max_new_tokens=48))[0][0].text for c in convs[:2]] == [
         out[0][0].text,
         out[1][0].text,
     ]

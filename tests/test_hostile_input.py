@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pbrlsvr.config import RewardConfig
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward, RewardItem
 from pbrlsvr.rewards.score_file import ScoreInterrupted, score_jsonl
 from tests.hash_encoder import HashEncoder

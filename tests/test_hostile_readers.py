@@ -21,8 +21,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
-from pbrlsvr.config import DataConfig
 from pbrlsvr.data import load_problems
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.generic import read_table
 from pbrlsvr.data.gsm8k import read_example_model_solutions
 from pbrlsvr.data.report import Issues

@@ -11,12 +11,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.integrations import remote_verl
 from pbrlsvr.integrations import verl as verl_adapter
 from pbrlsvr.integrations.trl import PBRLSVRReward, completion_text, make_reward_funcs
 from pbrlsvr.integrations.verl_result import failed, scored, verl_keys
 from pbrlsvr.prompts import build_messages
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward
 from pbrlsvr.server.client import RemoteRewardError, ScoreClient
 from tests.hash_encoder import HashEncoder

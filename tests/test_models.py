@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import torch
 
-from pbrlsvr.config import ModelConfig
 from pbrlsvr.errors import ConfigError, MissingDependencyError, ModelLoadError, PbrlsvrError
 from pbrlsvr.models import (
     CACHE_ENV,
@@ -43,6 +42,7 @@ from pbrlsvr.models import cache as cache_mod
 from pbrlsvr.models import loading as loading_mod
 from pbrlsvr.models import offline as offline_mod
 from pbrlsvr.models.cache import MARKER_NAME, build_once, read_marker
+from pbrlsvr.models.config import ModelConfig
 
 WORDS = ["hello", "world", "the", "answer", "is", "five", "two", "plus", "three", "what", "?", "."]
 

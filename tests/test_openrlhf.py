@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.integrations import openrlhf as orl
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward
 from pbrlsvr.server.config import ServeConfig
 from tests.hash_encoder import HashEncoder

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
+from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingConfig
 
 
 def fake_answer(question: str, seed: int | None, index: int, spread: int = 3) -> int:
@@ -54,7 +54,7 @@ class FakeGenerator(Generator):
         self.closed = False
 
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         self.calls += 1
         out: list[list[Generation]] = []

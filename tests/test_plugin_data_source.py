@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
 from pbrlsvr.data import SOURCES, describe_sources, unregister_source
-from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
+from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingConfig
 
 PLUGIN = textwrap.dedent(
     '''
@@ -82,7 +82,7 @@ class _Adder(Generator):
     name = "adder"
 
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         out = []
         for conv in conversations:

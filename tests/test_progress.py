@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
+from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingConfig
 from pbrlsvr.generation.progress import GenerationProgress, format_duration
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
@@ -83,7 +83,7 @@ def test_every_backend_progress_call_reaches_the_display() -> None:
         name = "per-item"
 
         def _generate(
-            self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+            self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
         ) -> list[list[Generation]]:
             out = []
             for _ in conversations:
@@ -96,7 +96,7 @@ def test_every_backend_progress_call_reaches_the_display() -> None:
     live = GenerationProgress("x", enabled=False)
     live.start(3)
     live.begin_batch(3)
-    PerItem().generate([[{"role": "user", "content": "q"}]] * 3, SamplingSettings(), live.advance)
+    PerItem().generate([[{"role": "user", "content": "q"}]] * 3, SamplingConfig(), live.advance)
     assert seen == [1, 2, 3]
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from pbrlsvr.config import RewardConfig, ScoreCommandConfig, load_config
+from pbrlsvr.config import load_config
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.rewards.components import (
     BUILT_INS,
@@ -22,6 +22,7 @@ from pbrlsvr.rewards.components import (
     gated_components,
     register_component,
 )
+from pbrlsvr.rewards.config import RewardConfig, ScoreCommandConfig
 from pbrlsvr.rewards.reward import Reward, RewardItem
 from tests.hash_encoder import HashEncoder
 from tests.test_rewards_reward import REF, SW

@@ -8,8 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pbrlsvr.config import RewardConfig, load_config
+from pbrlsvr.config import load_config
 from pbrlsvr.errors import ConfigError
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward, RewardItem
 from pbrlsvr.rewards.semantic import Calibration, SemanticSimilarity
 from tests.hash_encoder import HashEncoder

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from pbrlsvr.config import RewardConfig, TranslatorConfig
 from pbrlsvr.errors import UnknownLanguageError
-from pbrlsvr.generation import Generation, Generator, SamplingSettings
+from pbrlsvr.generation import Generation, Generator, SamplingConfig
+from pbrlsvr.rewards.config import RewardConfig, TranslatorConfig
 from pbrlsvr.rewards.reward import Reward
 from pbrlsvr.rewards.translation import (
     LLMTranslator,
@@ -105,7 +105,7 @@ class FakeGenerator(Generator):
     def __init__(self, spec: str, **kw: object) -> None:
         self.name = spec
         self.kw = kw
-        self.calls: list[tuple[list[list[dict[str, str]]], SamplingSettings]] = []
+        self.calls: list[tuple[list[list[dict[str, str]]], SamplingConfig]] = []
 
     def _generate(self, conversations, settings, progress):  # type: ignore[no-untyped-def]
         self.calls.append((conversations, settings))

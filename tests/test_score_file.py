@@ -19,8 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.errors import DataError
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward, RewardItem
 from pbrlsvr.rewards.score_file import ScoreInterrupted, partial_paths, score_jsonl
 from tests.hash_encoder import HashEncoder
@@ -335,7 +335,7 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, reward: Reward) -> None:
         f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from pbrlsvr.config import RewardConfig
+        from pbrlsvr.rewards.config import RewardConfig
         from pbrlsvr.rewards.reward import Reward
         from pbrlsvr.rewards.score_file import score_jsonl
         from tests.hash_encoder import HashEncoder

@@ -26,9 +26,9 @@ import httpx
 import pytest
 import uvicorn
 
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.integrations import remote_trl, remote_verl
 from pbrlsvr.integrations.verl_result import scored
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward
 from pbrlsvr.server.app import ScoringService, create_app
 from pbrlsvr.server.client import RemoteRewardError, ScoreClient

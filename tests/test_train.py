@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pbrlsvr.config import RewardConfig, load_config
+from pbrlsvr.config import load_config
 from pbrlsvr.errors import ConfigError, DataError
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward
 from pbrlsvr.train.config import TrainConfig
 from pbrlsvr.train.dataset import build_rows, read_rows
@@ -304,7 +305,7 @@ def test_engine_rollouts_sample_from_the_weights_just_trained(
     pytest.importorskip("ctranslate2")
     import torch
 
-    from pbrlsvr.generation import CT2Generator, SamplingSettings, TransformersGenerator
+    from pbrlsvr.generation import CT2Generator, SamplingConfig, TransformersGenerator
     from pbrlsvr.train import grpo
 
     built: list = []
@@ -318,7 +319,7 @@ def test_engine_rollouts_sample_from_the_weights_just_trained(
         rollout={"engine": "ct2", "compute_type": "float32", "threads": 1},
     )
     probe = [[{"role": "user", "content": "roger had 5 balls"}]]
-    greedy = SamplingSettings(max_new_tokens=12)
+    greedy = SamplingConfig(max_new_tokens=12)
     checks: list[tuple[str, str]] = []
     pushed_versions: list[int] = []
     original_call = None

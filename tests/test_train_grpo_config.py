@@ -140,7 +140,7 @@ def test_zero3_is_on_when_the_model_is_loaded(tmp_path: Path, monkeypatch: pytes
 
 
 def _hash_reward() -> Any:
-    from pbrlsvr.config import RewardConfig
+    from pbrlsvr.rewards.config import RewardConfig
     from pbrlsvr.rewards.reward import Reward
     from tests.hash_encoder import HashEncoder
 

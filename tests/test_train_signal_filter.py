@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from pbrlsvr.config import RewardConfig, load_config
+from pbrlsvr.config import load_config
 from pbrlsvr.errors import DataError
-from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
+from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingConfig
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult
 from pbrlsvr.train.config import TrainConfig
 from pbrlsvr.train.dataset import build_rows, read_rows
@@ -54,7 +55,7 @@ class StubPolicy(Generator):
         return found[0]
 
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         if self.fail_on_call is not None and len(self.calls) + 1 == self.fail_on_call:
             raise KeyboardInterrupt("killed")  # like a kill: nothing after this point runs

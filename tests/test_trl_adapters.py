@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.integrations import remote_trl
 from pbrlsvr.integrations.trl import PBRLSVRReward, completion_text, make_reward_funcs
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward
 from tests.hash_encoder import HashEncoder
 from tests.test_rewards_reward import REF, SW, SW_NO_ANSWER, SW_SLIP, SW_WRONG

@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.integrations import verl as verl_adapter
 from pbrlsvr.integrations.verl_result import failed, scored, verl_keys
 from pbrlsvr.prompts import build_messages
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward
 from tests.hash_encoder import HashEncoder
 from tests.test_rewards_reward import REF, SW, SW_NO_ANSWER, SW_WRONG

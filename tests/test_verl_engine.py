@@ -36,9 +36,10 @@ import yaml
 from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
-from pbrlsvr.config import RewardConfig, load_config
+from pbrlsvr.config import load_config
 from pbrlsvr.integrations.verl_result import verl_keys
 from pbrlsvr.prompts import build_messages
+from pbrlsvr.rewards.config import RewardConfig
 
 pytestmark = pytest.mark.slow
 

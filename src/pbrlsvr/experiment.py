@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pbrlsvr.config import DataConfig, StrictModel, dump_config, load_config, validate_langs
+from pbrlsvr.config import StrictModel, dump_config, load_config, validate_langs
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -28,12 +28,13 @@ library users get them without calling anything.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Generic, TypeVar, overload
@@ -110,8 +111,6 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: object) -> str:
         """``unknown <kind> 'x' (did you mean 'y'?); known: a, b, c`` (for callers that raise their own)."""
-        from pbrlsvr.config import did_you_mean
-
         known = self.names()
         near = did_you_mean(str(name), known) if isinstance(name, str) else None
         hint = f" (did you mean {near!r}?)" if near else ""
@@ -145,6 +144,13 @@ def _describe(obj: object) -> str:
     module = getattr(obj, "__module__", None) or type(obj).__module__
     qual = getattr(obj, "__qualname__", None) or type(obj).__qualname__
     return f"{module}.{qual}"
+
+
+def did_you_mean(key: str, candidates: Sequence[str]) -> str | None:
+    """The closest of ``candidates`` to a misspelt ``key`` (``max_new_token`` → ``max_new_tokens``),
+    or None when none is close."""
+    found = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 # --- plugins ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pbrlsvr.cli.common import (
 )
 from pbrlsvr.cli.main import app
 from pbrlsvr.cli.render import problems_table
-from pbrlsvr.config import DataCommandConfig
+from pbrlsvr.data.config import DataCommandConfig
 
 
 @app.command("data")

@@ -29,7 +29,7 @@ def list_command(
     from pbrlsvr.cli import render
 
     if kind is not None and kind not in KINDS:
-        from pbrlsvr.config import did_you_mean
+        from pbrlsvr.registry import did_you_mean
 
         near = did_you_mean(kind, KINDS)
         fail(

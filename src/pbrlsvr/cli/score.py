@@ -9,7 +9,8 @@ import typer
 
 from pbrlsvr.cli.common import ConfigOpt, SetOpt, command_config, console, err_console, fail, user_errors
 from pbrlsvr.cli.main import app
-from pbrlsvr.config import ScoreCommandConfig, dump_config
+from pbrlsvr.config import dump_config
+from pbrlsvr.rewards.config import ScoreCommandConfig
 
 
 @app.command("score")

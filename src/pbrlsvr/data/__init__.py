@@ -20,6 +20,7 @@ packaged data).
 # Importing a source module registers its sources; all built-ins are imported here, so any use of
 # the registry sees them.
 from pbrlsvr.data import generic, gsm8k, mgsm, mmlu_prox, msvamp, polymath  # noqa: F401
+from pbrlsvr.data.config import DataCommandConfig, DataConfig
 from pbrlsvr.data.generic import load_hf_table, load_table
 from pbrlsvr.data.gsm8k import (
     EnglishIndex,
@@ -55,6 +56,8 @@ from pbrlsvr.data.sources import (
 __all__ = [
     "SOURCES",
     "Benchmark",
+    "DataCommandConfig",
+    "DataConfig",
     "DataSource",
     "DataWarning",
     "EnglishIndex",

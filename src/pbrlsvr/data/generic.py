@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pbrlsvr.config import DataConfig
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.hf import load_hf_rows
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import (

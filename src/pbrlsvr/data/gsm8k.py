@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pbrlsvr.config import DataConfig
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.hf import load_hf_rows, require_columns
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import (

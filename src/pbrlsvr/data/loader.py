@@ -26,7 +26,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pbrlsvr.config import DataConfig, format_validation_error
+from pbrlsvr.config import format_validation_error
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.report import Issues, LoadReport
 from pbrlsvr.data.sources import AUTO, CHOICE_LETTERS, resolve_source

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pbrlsvr.config import DataConfig
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.gsm8k import EnglishIndex
 from pbrlsvr.data.hf import load_hf_rows, require_columns
 from pbrlsvr.data.problem import Problem

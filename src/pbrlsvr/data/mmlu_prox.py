@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pbrlsvr.config import DataConfig
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.generic import TABLE_SUFFIXES, read_table
 from pbrlsvr.data.hf import load_hf_rows
 from pbrlsvr.data.problem import Problem

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pbrlsvr.config import DataConfig
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import (
     Line,

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pbrlsvr.config import DataConfig
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.generic import TABLE_SUFFIXES, read_table
 from pbrlsvr.data.hf import load_hf_rows
 from pbrlsvr.data.mmlu_prox import first_record, path_lang, row_lang, table_files

@@ -37,7 +37,7 @@ from pbrlsvr.errors import DataError
 from pbrlsvr.registry import PLUGINS_ENV, Registry
 
 if TYPE_CHECKING:
-    from pbrlsvr.config import DataConfig
+    from pbrlsvr.data.config import DataConfig
 
 TaskKind = Literal["math", "choice"]
 CHOICE_LETTERS = "ABCDEFGHIJ"
@@ -157,7 +157,7 @@ def check_source_name(value: str, *, extra: tuple[str, ...] = ()) -> str:
     key = value.strip().lower()
     if key in (AUTO, *extra) or key in SOURCES:
         return key
-    from pbrlsvr.config import did_you_mean
+    from pbrlsvr.registry import did_you_mean
 
     known = [AUTO, *extra, *known_names()]
     near = did_you_mean(key, known)
@@ -266,7 +266,7 @@ def resolve_source(cfg: DataConfig, benchmark: str = AUTO) -> Resolved:
     if loc.kind == "hf":
         return Resolved(SOURCES.get("hf"), False)
     known = ", ".join(s.name for s in source_entries())
-    from pbrlsvr.config import did_you_mean
+    from pbrlsvr.registry import did_you_mean
 
     near = did_you_mean(cfg.source.strip().lower(), SOURCES.names())
     hint = f" (did you mean {near!r}?)" if near else ""

@@ -29,9 +29,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pbrlsvr.config import DataConfig, StrictModel, validate_langs
+from pbrlsvr.config import StrictModel, validate_langs
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.generation.backends import ModelSpec, parse_model_spec
-from pbrlsvr.generation.base import SamplingSettings
+from pbrlsvr.generation.base import SamplingConfig
 from pbrlsvr.hashing import digest
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -125,7 +126,7 @@ class EvalConfig(StrictModel):
         description="conversations per generate() call (one fsync each); 16 measured 4.37x one-at-a-time",
     )
     shots: int = Field(0, ge=0, le=8, description="few-shot MGSM exemplars in the prompt's language")
-    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     prompt: EvalPromptConfig = Field(default_factory=EvalPromptConfig)
     consistency: ConsistencyConfig = Field(default_factory=ConsistencyConfig)
     bootstrap: BootstrapConfig = Field(default_factory=BootstrapConfig)

@@ -1,10 +1,10 @@
 """One way to run a model for ``pivot/``, ``evaluation/`` and the reward's LLM translator: chat
 conversations in, completions out.
 
->>> from pbrlsvr.generation import SamplingSettings, build_generator
+>>> from pbrlsvr.generation import SamplingConfig, build_generator
 >>> gen = build_generator("smollm2-135m-instruct", batch_size=8)  # doctest: +SKIP
 >>> gen = build_generator("http://localhost:8000/v1#meta-llama/Llama-3.1-8B-Instruct")  # doctest: +SKIP
->>> out = gen.generate([[{"role": "user", "content": "2+2?"}]], SamplingSettings(max_new_tokens=64))  # doctest: +SKIP
+>>> out = gen.generate([[{"role": "user", "content": "2+2?"}]], SamplingConfig(max_new_tokens=64))  # doctest: +SKIP
 
 A model spec selects a backend of the registry :data:`~pbrlsvr.generation.backends.BACKENDS`
 (:func:`parse_model_spec` is its one parser); the built-ins, each registered in its own module:
@@ -39,7 +39,7 @@ from pbrlsvr.generation.base import (
     Generator,
     Message,
     ProgressFn,
-    SamplingSettings,
+    SamplingConfig,
     check_conversation,
 )
 from pbrlsvr.generation.ct2_backend import CT2Generator
@@ -60,7 +60,7 @@ __all__ = [
     "ModelSpec",
     "OpenAIGenerator",
     "ProgressFn",
-    "SamplingSettings",
+    "SamplingConfig",
     "ServerUnavailableError",
     "TransformersGenerator",
     "VLLMGenerator",

@@ -314,7 +314,7 @@ def _check_options(entry: Backend, opts: Mapping[str, Any], source: str) -> None
     unknown = sorted(set(opts) - set(entry.options))
     if not unknown:
         return
-    from pbrlsvr.config import did_you_mean
+    from pbrlsvr.registry import did_you_mean
 
     hints = [(k, did_you_mean(k, entry.options)) for k in unknown]
     named = ", ".join(f"{k} (did you mean {near}?)" if near else k for k, near in hints)

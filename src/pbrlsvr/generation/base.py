@@ -26,7 +26,7 @@ Conversation = Sequence[Message]
 FinishReason = Literal["stop", "length", "error"]
 
 
-class SamplingSettings(StrictModel):
+class SamplingConfig(StrictModel):
     """Decoding settings, pinned and written into every report and reference store key.
 
     ``temperature == 0`` means greedy decoding (``n`` must then be 1 for distinct samples to make
@@ -69,7 +69,7 @@ class Generator(abc.ABC):
     def generate(
         self,
         conversations: Sequence[Conversation],
-        settings: SamplingSettings | None = None,
+        settings: SamplingConfig | None = None,
         progress: ProgressFn | None = None,
     ) -> list[list[Generation]]:
         """``settings.n`` completions for every conversation, in input order.
@@ -77,7 +77,7 @@ class Generator(abc.ABC):
         Raises ``ValueError`` for a malformed conversation (empty, a message without ``role`` or
         ``content``, an unknown role) before any generation starts.
         """
-        settings = settings or SamplingSettings()
+        settings = settings or SamplingConfig()
         convs = [check_conversation(c, i) for i, c in enumerate(conversations)]
         if not convs:
             return []
@@ -88,7 +88,7 @@ class Generator(abc.ABC):
 
     @abc.abstractmethod
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         """Backend hook: conversations already validated."""
 

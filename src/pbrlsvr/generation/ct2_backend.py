@@ -7,7 +7,7 @@ Same contract as the transformers backend (:mod:`pbrlsvr.generation.transformers
 - prompts are the tokenizer's chat template with the assistant generation prompt; one longer than
   ``max_input_tokens`` (default: the model's context minus ``max_new_tokens``) comes back as an
   error :class:`Generation` and the other conversations run;
-- decoding is exactly :class:`SamplingSettings` (no checkpoint defaults such as repetition
+- decoding is exactly :class:`SamplingConfig` (no checkpoint defaults such as repetition
   penalty); ``temperature == 0`` is greedy;
 - **per-conversation seeds**: CTranslate2 draws every row of a call from one random generator, so
   a row's samples would depend on its batch-mates. Sampled conversations therefore run one per
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pbrlsvr.generation.backends import register_backend
-from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
+from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingConfig
 from pbrlsvr.generation.ct2_engine import CT2Engine, Sample, converted_model_dir, eos_ids
 from pbrlsvr.generation.transformers_backend import (
     chat_prompt_ids,
@@ -115,14 +115,14 @@ class CT2Generator(Generator):
         """The prompt token ids of one conversation (chat template + assistant generation prompt)."""
         return chat_prompt_ids(self.tokenizer, conversation, self)
 
-    def _to_generation(self, sample: Sample, prompt_len: int, settings: SamplingSettings) -> Generation:
+    def _to_generation(self, sample: Sample, prompt_len: int, settings: SamplingConfig) -> Generation:
         text = self.tokenizer.decode(sample.token_ids, skip_special_tokens=True)
         text, hit = truncate_at_stop(text, settings.stop)
         finish = "stop" if hit else sample.finish_reason
         return Generation(text, prompt_len, len(sample.token_ids), finish)
 
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         n = settings.n
         greedy = settings.temperature == 0

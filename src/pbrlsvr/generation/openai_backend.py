@@ -54,7 +54,7 @@ from pbrlsvr.generation.base import (
     Generator,
     Message,
     ProgressFn,
-    SamplingSettings,
+    SamplingConfig,
 )
 from pbrlsvr.generation.transformers_backend import truncate_at_stop
 from pbrlsvr.retry import (
@@ -263,13 +263,13 @@ class OpenAIGenerator(Generator):
     # ---- generation ----------------------------------------------------------------------------
 
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         events: queue.Queue[int] = queue.Queue()
         return self._run(self._generate_all(conversations, settings, events), events, progress)
 
     async def _generate_all(
-        self, conversations: list[list[Message]], settings: SamplingSettings, events: queue.Queue[int]
+        self, conversations: list[list[Message]], settings: SamplingConfig, events: queue.Queue[int]
     ) -> list[list[Generation]]:
         semaphore = asyncio.Semaphore(self.concurrency)
 
@@ -281,7 +281,7 @@ class OpenAIGenerator(Generator):
 
         return list(await asyncio.gather(*(one(c) for c in conversations)))
 
-    def _body(self, conv: list[Message], settings: SamplingSettings, n: int, extra: int) -> dict[str, Any]:
+    def _body(self, conv: list[Message], settings: SamplingConfig, n: int, extra: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": conv,
@@ -299,7 +299,7 @@ class OpenAIGenerator(Generator):
         return body
 
     async def _one_conversation(
-        self, conv: list[Message], settings: SamplingSettings, semaphore: asyncio.Semaphore
+        self, conv: list[Message], settings: SamplingConfig, semaphore: asyncio.Semaphore
     ) -> list[Generation]:
         gens: list[Generation] = []
         extra = 0
@@ -321,7 +321,7 @@ class OpenAIGenerator(Generator):
             gens.append(Generation("", 0, 0, "error", error=error))
         return gens
 
-    def _parse(self, data: Any, settings: SamplingSettings) -> list[Generation]:
+    def _parse(self, data: Any, settings: SamplingConfig) -> list[Generation]:
         try:
             choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
             texts, reasons = [], []

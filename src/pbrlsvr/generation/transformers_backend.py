@@ -1,7 +1,7 @@
 """Batched generation with a transformers causal LM (CPU or one GPU).
 
 >>> gen = TransformersGenerator("smollm2-135m-instruct")  # doctest: +SKIP
->>> gen.generate([[{"role": "user", "content": "2+2?"}]], SamplingSettings(max_new_tokens=32))  # doctest: +SKIP
+>>> gen.generate([[{"role": "user", "content": "2+2?"}]], SamplingConfig(max_new_tokens=32))  # doctest: +SKIP
 
 How a call runs:
 
@@ -16,7 +16,7 @@ How a call runs:
 3. Rows (one per conversation, or ``n`` per conversation when sampling) are sorted by prompt
    length, longest first, and run ``batch_size`` rows per ``generate`` call with left padding, so
    little padding is computed; results come back in input order.
-4. Decoding is exactly :class:`SamplingSettings`: the checkpoint's ``generation_config`` sampling
+4. Decoding is exactly :class:`SamplingConfig`: the checkpoint's ``generation_config`` sampling
    defaults (temperature, repetition penalty, ...) are overridden, only its EOS/BOS/pad ids are
    kept. ``temperature == 0`` is greedy, and greedy with ``n > 1`` decodes once and repeats it.
 5. Sampling draws each row's tokens from its own ``torch.Generator`` seeded by
@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pbrlsvr.generation.backends import register_backend
-from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
+from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingConfig
 
 if TYPE_CHECKING:
     import torch
@@ -298,7 +298,7 @@ class TransformersGenerator(Generator):
     # ---- generation ----------------------------------------------------------------------------
 
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         n = settings.n
         greedy = settings.temperature == 0
@@ -336,7 +336,7 @@ class TransformersGenerator(Generator):
         return [[g for g in row if g is not None] for row in results]
 
     def _run_batch(
-        self, prompts: list[list[int]], settings: SamplingSettings, seeds: list[int] | None
+        self, prompts: list[list[int]], settings: SamplingConfig, seeds: list[int] | None
     ) -> list[Generation]:
         import torch
         from transformers import LogitsProcessorList, StoppingCriteriaList

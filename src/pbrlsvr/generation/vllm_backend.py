@@ -9,7 +9,7 @@ raises :class:`~pbrlsvr.errors.MissingDependencyError` (importing this module do
   token ids, so a prompt longer than ``max_input_tokens`` (default: the engine's
   ``max_model_len`` minus one) becomes an error :class:`Generation` for that conversation instead of
   failing the whole batch.
-- :class:`SamplingSettings` maps to ``vllm.SamplingParams``: ``n``, ``max_tokens=max_new_tokens``,
+- :class:`SamplingConfig` maps to ``vllm.SamplingParams``: ``n``, ``max_tokens=max_new_tokens``,
   ``temperature`` (0 = greedy), ``top_p``, ``top_k`` (0 → -1, off), ``seed`` (per request: the same
   settings give the same samples on the same engine and GPU), ``stop`` (cut from the text, not
   included). Only these are set, so the checkpoint's ``generation_config`` defaults (repetition
@@ -30,7 +30,7 @@ from typing import Any
 
 from pbrlsvr.errors import MissingDependencyError
 from pbrlsvr.generation.backends import register_backend
-from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingSettings
+from pbrlsvr.generation.base import Generation, Generator, Message, ProgressFn, SamplingConfig
 from pbrlsvr.generation.transformers_backend import truncate_at_stop
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ def _import_vllm() -> Any:
     return vllm
 
 
-def sampling_params(settings: SamplingSettings) -> Any:
-    """``vllm.SamplingParams`` for pinned :class:`SamplingSettings` (needs vLLM)."""
+def sampling_params(settings: SamplingConfig) -> Any:
+    """``vllm.SamplingParams`` for pinned :class:`SamplingConfig` (needs vLLM)."""
     vllm = _import_vllm()
     return vllm.SamplingParams(
         n=settings.n,
@@ -122,7 +122,7 @@ class VLLMGenerator(Generator):
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _generate(
-        self, conversations: list[list[Message]], settings: SamplingSettings, progress: ProgressFn | None
+        self, conversations: list[list[Message]], settings: SamplingConfig, progress: ProgressFn | None
     ) -> list[list[Generation]]:
         params = sampling_params(settings)
         results: list[list[Generation]] = []

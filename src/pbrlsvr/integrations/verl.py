@@ -34,9 +34,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pbrlsvr.config import RewardConfig, load_config, read_yaml
+from pbrlsvr.config import load_config, read_yaml
 from pbrlsvr.integrations.verl_result import VerlShape, failed, scored
 from pbrlsvr.prompts import build_messages
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.reward import Reward
 
 CONFIG_ENV = "PBRLSVR_REWARD_CONFIG"

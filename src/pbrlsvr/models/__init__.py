@@ -10,6 +10,7 @@ so later loads take seconds.
 """
 
 from pbrlsvr.models.cache import CACHE_ENV, cache_root, is_prepared, models_cache_dir
+from pbrlsvr.models.config import ModelConfig
 from pbrlsvr.models.loading import (
     ModelKind,
     ResolvedModel,
@@ -37,6 +38,7 @@ __all__ = [
     "CACHE_ENV",
     "DEFAULT_OFFLINE_MODEL",
     "OFFLINE_MODELS",
+    "ModelConfig",
     "ModelKind",
     "OfflineModel",
     "OfflineModelStatus",

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pbrlsvr.config import ModelConfig
 from pbrlsvr.errors import ConfigError, ModelLoadError
 from pbrlsvr.models.cache import build_once, models_cache_dir
+from pbrlsvr.models.config import ModelConfig
 from pbrlsvr.models.convert import dequantize_gguf
 from pbrlsvr.models.offline import OFFLINE_MODELS, get_offline_model, is_offline_alias, prepare_offline_model
 from pbrlsvr.models.progress import Steps
@@ -272,7 +272,7 @@ def load_model(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load ``(model, tokenizer)`` for an offline alias, a .gguf file, a folder or a Hub id.
 
-    ``spec`` may be a :class:`~pbrlsvr.config.ModelConfig`, whose fields then replace ``dtype``,
+    ``spec`` may be a :class:`~pbrlsvr.models.config.ModelConfig`, whose fields then replace ``dtype``,
     ``device``, ``revision`` and ``trust_remote_code``. The model is in eval mode on ``device``
     (``auto`` spreads it over the GPUs). ``revision`` only applies to Hub ids. ``progress`` shows
     a progress bar when an alias or GGUF file has to be prepared first.

@@ -25,9 +25,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pbrlsvr.config import DataConfig, StrictModel
+from pbrlsvr.config import StrictModel
+from pbrlsvr.data.config import DataConfig
 from pbrlsvr.generation.backends import ModelSpec, parse_model_spec
-from pbrlsvr.generation.base import SamplingSettings
+from pbrlsvr.generation.base import SamplingConfig
 from pbrlsvr.hashing import digest
 
 DEFAULT_TEMPLATE = (
@@ -71,11 +72,11 @@ class PromptConfig(StrictModel):
         return digest({"system": self.system, "template": self.template})
 
 
-def _default_sampling() -> SamplingSettings:
-    return SamplingSettings(temperature=0.7, top_p=0.95, max_new_tokens=512, seed=0)
+def _default_sampling() -> SamplingConfig:
+    return SamplingConfig(temperature=0.7, top_p=0.95, max_new_tokens=512, seed=0)
 
 
-def sampling_digest(settings: SamplingSettings) -> str:
+def sampling_digest(settings: SamplingConfig) -> str:
     """Hash of the decoding settings except ``n`` (samples are counted by sample index)."""
     return digest(settings.model_dump(mode="json", exclude={"n"}))
 
@@ -97,7 +98,7 @@ class PivotConfig(StrictModel):
     batch_size: int = Field(
         8, ge=1, description="problems per generate call; every batch is committed to the store"
     )
-    sampling: SamplingSettings = Field(default_factory=_default_sampling)
+    sampling: SamplingConfig = Field(default_factory=_default_sampling)
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     busy_timeout: float = Field(
         60.0, ge=0, allow_inf_nan=False, description="seconds to wait for another writer's lock"
@@ -105,7 +106,7 @@ class PivotConfig(StrictModel):
 
     @field_validator("sampling")
     @classmethod
-    def _n_is_samples(cls, value: SamplingSettings) -> SamplingSettings:
+    def _n_is_samples(cls, value: SamplingConfig) -> SamplingConfig:
         if value.n != 1:
             raise ValueError("set pivot.samples (samples per problem) instead of pivot.sampling.n")
         return value

@@ -12,7 +12,6 @@ verified against the reference's), ``trace`` (intermediate results reached, own 
 >>> reward.score("... Jibu ni 11.", "sw", "... The answer is 11.").components  # doctest: +SKIP
 """
 
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.rewards.answer import answer_score, answers_match, extract_final_answer
 from pbrlsvr.rewards.components import (
     Component,
@@ -22,6 +21,7 @@ from pbrlsvr.rewards.components import (
     register_component,
 )
 from pbrlsvr.rewards.components.format import format_score
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.language import LanguageConsistency
 from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult
 from pbrlsvr.rewards.trace import trace_score

@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from pbrlsvr.config import RewardConfig
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.io_checks import find_unencodable
 from pbrlsvr.languages import get_language
 from pbrlsvr.rewards.answer import AnswerVerifier, extract_answer
 from pbrlsvr.rewards.components import REGISTRY, Component, ScoringContext
+from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.encoders.base import Encoder
 from pbrlsvr.rewards.language import LanguageConsistency
 from pbrlsvr.rewards.translation import Translator, build_translator

@@ -19,7 +19,7 @@ from pbrlsvr.errors import MissingDependencyError
 from pbrlsvr.languages import get_language
 
 if TYPE_CHECKING:
-    from pbrlsvr.config import TranslatorConfig
+    from pbrlsvr.rewards.config import TranslatorConfig
 
 Family = Literal["nllb", "m2m100", "plain"]
 
@@ -264,10 +264,10 @@ def build_translator(config: TranslatorConfig) -> Translator:
     """
     if config.kind == "seq2seq":
         return Seq2SeqTranslator(config.model, device=config.device, batch_size=config.batch_size)
-    from pbrlsvr.generation import SamplingSettings, build_generator
+    from pbrlsvr.generation import SamplingConfig, build_generator
 
     generator = build_generator(config.model, device=None if config.device == "cpu" else config.device)
-    settings = SamplingSettings(max_new_tokens=512, temperature=0.0)
+    settings = SamplingConfig(max_new_tokens=512, temperature=0.0)
 
     def generate(conversations: list[list[dict[str, str]]]) -> list[str]:
         return [samples[0].text for samples in generator.generate(conversations, settings)]

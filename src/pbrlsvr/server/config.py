@@ -21,8 +21,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from pbrlsvr.config import RewardConfig, StrictModel
+from pbrlsvr.config import StrictModel
 from pbrlsvr.errors import ConfigError
+from pbrlsvr.rewards.config import RewardConfig
 
 DEFAULT_MAX_BATCH_SIZE = 64
 """Items scored together by the worker: the batch ``pbrlsvr score`` uses by default."""

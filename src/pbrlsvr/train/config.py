@@ -8,10 +8,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pbrlsvr.config import ModelConfig, RewardConfig, StrictModel, validate_langs
+from pbrlsvr.config import StrictModel, validate_langs
+from pbrlsvr.generation.backends import parse_model_spec
+from pbrlsvr.models.config import ModelConfig
+from pbrlsvr.rewards.config import RewardConfig
 
 
-class LoraSettings(StrictModel):
+class LoraAdapterConfig(StrictModel):
     """LoRA through peft; ``enabled: false`` trains every weight (needs ~4× the memory)."""
 
     enabled: bool = True
@@ -21,7 +24,7 @@ class LoraSettings(StrictModel):
     target_modules: list[str] | str = Field("all-linear", description="peft target_modules")
 
 
-class SignalFilterSettings(StrictModel):
+class SignalFilterConfig(StrictModel):
     """Drop, before training, the prompts on which GRPO would learn nothing.
 
     GRPO's advantage is a completion's reward minus its group's mean: a prompt whose
@@ -46,7 +49,7 @@ class SignalFilterSettings(StrictModel):
     )
 
 
-class RolloutSettings(StrictModel):
+class RolloutConfig(StrictModel):
     """Where GRPO's completions are generated (:mod:`pbrlsvr.train.engine_rollout`).
 
     ``engine: auto`` uses CTranslate2 when the model trains on the CPU and ``pbrlsvr[engine]`` is
@@ -139,7 +142,7 @@ class TrainConfig(StrictModel):
     limit: int | None = Field(None, ge=1, description="first N rows per language")
     min_agreement: float = Field(0.0, ge=0, le=1, description="drop references with lower pivot agreement")
     model: ModelConfig = Field(default_factory=ModelConfig)
-    lora: LoraSettings = Field(default_factory=LoraSettings)
+    lora: LoraAdapterConfig = Field(default_factory=LoraAdapterConfig)
     reward: RewardConfig = Field(default_factory=RewardConfig)
     reward_url: str | None = Field(
         None,
@@ -184,15 +187,30 @@ class TrainConfig(StrictModel):
         "mask_truncated_completions, deepspeed",
     )
     resume: bool = Field(False, description="continue from the last checkpoint in output_dir")
-    rollout: RolloutSettings = Field(
-        default_factory=RolloutSettings, description="generation engine for GRPO rollouts"
+    rollout: RolloutConfig = Field(
+        default_factory=RolloutConfig, description="generation engine for GRPO rollouts"
     )
-    filter_no_signal: SignalFilterSettings = Field(
-        default_factory=SignalFilterSettings,
+    filter_no_signal: SignalFilterConfig = Field(
+        default_factory=SignalFilterConfig,
         description="drop prompts whose sampled group all got the same reward (no GRPO signal)",
     )
 
     _check_langs = field_validator("langs", mode="before")(validate_langs)
+
+    @field_validator("model")
+    @classmethod
+    def _trainable(cls, model: ModelConfig) -> ModelConfig:
+        """The policy must be a model transformers loads: a spec selecting another generation
+        backend (``ct2:``, ``vllm:``, a URL) names something that cannot be trained; its options
+        are checked as the transformers backend checks them."""
+        options = {"dtype": model.dtype, "device": model.device, "revision": model.revision}
+        spec = parse_model_spec(model.name, options, trust_remote_code=model.trust_remote_code)
+        if not spec.entry.default:
+            raise ValueError(
+                f"name: {model.name!r} selects the {spec.backend} generation backend; a model to train is "
+                "an offline alias, HF id, folder or .gguf file"
+            )
+        return model
 
     @field_validator("grpo")
     @classmethod

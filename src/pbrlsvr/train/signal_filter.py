@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from pbrlsvr.config import settings_diff
 from pbrlsvr.errors import DataError
-from pbrlsvr.generation.base import Generator, SamplingSettings
+from pbrlsvr.generation.base import Generator, SamplingConfig
 from pbrlsvr.hashing import digest
 from pbrlsvr.models.progress import Steps
 
@@ -84,10 +84,10 @@ class SignalFilterResult:
     path: Path
 
 
-def sampling_settings(cfg: TrainConfig) -> SamplingSettings:
+def sampling_settings(cfg: TrainConfig) -> SamplingConfig:
     """The decoding of a training step: group size, temperature, completion length, seed (top-p 1,
     top-k off: TRL's defaults)."""
-    return SamplingSettings(
+    return SamplingConfig(
         n=cfg.num_generations,
         max_new_tokens=cfg.max_completion_length,
         temperature=cfg.temperature,

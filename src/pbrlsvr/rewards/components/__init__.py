@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Literal, get_args
 from pbrlsvr.registry import Registry
 
 if TYPE_CHECKING:
-    from pbrlsvr.config import RewardConfig
     from pbrlsvr.rewards.answer import AnswerVerifier
+    from pbrlsvr.rewards.config import RewardConfig
     from pbrlsvr.rewards.language import LanguageConsistency
     from pbrlsvr.rewards.reward import RewardItem
     from pbrlsvr.rewards.semantic import SemanticSimilarity
@@ -59,7 +59,7 @@ class ScoringContext:
     """What a component's scorer may use besides the items: the reward's settings and models.
 
     Attributes:
-        config: the reward's :class:`~pbrlsvr.config.RewardConfig`.
+        config: the reward's :class:`~pbrlsvr.rewards.config.RewardConfig`.
         semantic: the calibrated encoder (``needs "encoder"``); its ``encoder`` attribute is the
             raw :class:`~pbrlsvr.rewards.encoders.base.Encoder`.
         translator: the translator (``needs "translator"``).
@@ -80,7 +80,7 @@ class ScoringContext:
     def bare(cls, config: RewardConfig | None = None) -> ScoringContext:
         """A context without models (the default config unless given): enough for components that
         need nothing, and for examples."""
-        from pbrlsvr.config import RewardConfig
+        from pbrlsvr.rewards.config import RewardConfig
 
         return cls(config=config if config is not None else RewardConfig())
 

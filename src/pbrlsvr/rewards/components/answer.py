@@ -12,7 +12,7 @@ Arguments: the items (``response``, ``lang``, ``reference``, ``reference_answer`
 context holding the verifier (``needs "verifier"``). Range {0, 1}; 0.0 when nothing can be
 extracted, from the response or from the reference. Not gated. Default weight 0.3.
 
->>> from pbrlsvr.config import RewardConfig
+>>> from pbrlsvr.rewards.config import RewardConfig
 >>> from pbrlsvr.rewards.answer import AnswerVerifier
 >>> from pbrlsvr.rewards.components import ScoringContext
 >>> from pbrlsvr.rewards.reward import RewardItem

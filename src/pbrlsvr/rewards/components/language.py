@@ -11,7 +11,7 @@ Arguments: the items (``response``, ``lang``) and a context holding the language
 for the language gate alike. Range [0, 1]; a response with no letters scores 0.0. Not gated (it
 *is* what the gate is made of). Default weight 0.15: it stops the drift to English.
 
->>> from pbrlsvr.config import RewardConfig
+>>> from pbrlsvr.rewards.config import RewardConfig
 >>> from pbrlsvr.rewards.components import ScoringContext
 >>> from pbrlsvr.rewards.language import LanguageConsistency
 >>> from pbrlsvr.rewards.reward import RewardItem

@@ -12,7 +12,7 @@ multiplies it, since an English copy of the reference maximises it. Default weig
 
 Example (the packaged e5 encoder, a few seconds on a CPU):
 
->>> from pbrlsvr.config import RewardConfig
+>>> from pbrlsvr.rewards.config import RewardConfig
 >>> from pbrlsvr.rewards.components import ScoringContext
 >>> from pbrlsvr.rewards.encoders import build_encoder, stored_calibration
 >>> from pbrlsvr.rewards.reward import RewardItem

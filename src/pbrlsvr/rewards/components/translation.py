@@ -18,7 +18,7 @@ an English copy translates to itself. Default weight 0 (it needs an MT model).
 
 Example, with a stand-in LLM translator that always answers the same English:
 
->>> from pbrlsvr.config import RewardConfig
+>>> from pbrlsvr.rewards.config import RewardConfig
 >>> from pbrlsvr.rewards.components import ScoringContext
 >>> from pbrlsvr.rewards.reward import RewardItem
 >>> from pbrlsvr.rewards.translation import LLMTranslator
@@ -39,7 +39,7 @@ from pbrlsvr.rewards.components import Need, ScoringContext, register_component
 from pbrlsvr.rewards.translation import chrf
 
 if TYPE_CHECKING:
-    from pbrlsvr.config import RewardConfig
+    from pbrlsvr.rewards.config import RewardConfig
     from pbrlsvr.rewards.reward import RewardItem
 
 
