@@ -34,7 +34,7 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -129,6 +129,33 @@ OnFailure = Callable[[AttemptFailed], bool]
 """Called after each retryable failure; returning False stops retrying (e.g. the server is known down)."""
 
 
+class _Attempts:
+    """The loop both call forms share: the wait before each attempt, and what a failure means.
+
+    Iterating yields ``(attempt number, seconds to wait first)``; :meth:`failed` re-raises a failure
+    that must not be retried and records the others; :meth:`exhausted` is the error after the last.
+    """
+
+    def __init__(self, retries: int, backoff: Backoff, on_failure: OnFailure | None) -> None:
+        self.retries, self.backoff, self.on_failure = retries, backoff, on_failure
+        self.last: AttemptFailed | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, float]]:
+        for k in range(self.retries + 1):
+            yield k, 0.0 if self.last is None else self.backoff.delay(k, self.last.wait)
+
+    def failed(self, exc: AttemptFailed, k: int) -> None:
+        if not exc.retryable:
+            raise exc
+        self.last = exc
+        if self.on_failure is not None and not self.on_failure(exc):
+            raise RetriesExhausted(exc, k + 1) from None
+
+    def exhausted(self) -> RetriesExhausted:
+        assert self.last is not None
+        return RetriesExhausted(self.last, self.retries + 1)
+
+
 def call_with_retries(
     attempt: Callable[[], T],
     *,
@@ -142,20 +169,15 @@ def call_with_retries(
     A non-retryable :class:`AttemptFailed` (and any other exception) propagates at once; when the
     retries are spent, :class:`RetriesExhausted` carries the last failure.
     """
-    last: AttemptFailed | None = None
-    for k in range(retries + 1):
-        if last is not None:
-            sleep(backoff.delay(k, last.wait))
+    attempts = _Attempts(retries, backoff, on_failure)
+    for k, wait in attempts:
+        if wait:
+            sleep(wait)
         try:
             return attempt()
         except AttemptFailed as exc:
-            if not exc.retryable:
-                raise
-            last = exc
-            if on_failure is not None and not on_failure(exc):
-                raise RetriesExhausted(last, k + 1) from None
-    assert last is not None
-    raise RetriesExhausted(last, retries + 1) from None
+            attempts.failed(exc, k)
+    raise attempts.exhausted() from None
 
 
 async def acall_with_retries(
@@ -166,20 +188,15 @@ async def acall_with_retries(
     on_failure: OnFailure | None = None,
 ) -> T:
     """Async :func:`call_with_retries` (waits with ``asyncio.sleep``)."""
-    last: AttemptFailed | None = None
-    for k in range(retries + 1):
-        if last is not None:
-            await asyncio.sleep(backoff.delay(k, last.wait))
+    attempts = _Attempts(retries, backoff, on_failure)
+    for k, wait in attempts:
+        if wait:
+            await asyncio.sleep(wait)
         try:
             return await attempt()
         except AttemptFailed as exc:
-            if not exc.retryable:
-                raise
-            last = exc
-            if on_failure is not None and not on_failure(exc):
-                raise RetriesExhausted(last, k + 1) from None
-    assert last is not None
-    raise RetriesExhausted(last, retries + 1) from None
+            attempts.failed(exc, k)
+    raise attempts.exhausted() from None
 
 
 __all__ = [
