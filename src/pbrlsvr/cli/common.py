@@ -34,7 +34,10 @@ LimitOpt = Annotated[int | None, typer.Option(help="First N problems per languag
 
 
 DataOpt = Annotated[
-    str | None, typer.Option("--data", "--source", help="Built-in name, file, folder or HF id.")
+    str | None,
+    typer.Option(
+        "--data", "--source", help="A registered source (`pbrlsvr list sources`), a file, folder or HF id."
+    ),
 ]
 
 

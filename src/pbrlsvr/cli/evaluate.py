@@ -41,14 +41,20 @@ app.add_typer(eval_app, name="eval")
 def eval_command(
     ctx: typer.Context,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Offline alias, HF id, folder, .gguf or URL.")
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model spec: alias, HF id, folder, .gguf, ct2:<model>, URL (`pbrlsvr list backends`).",
+        ),
     ] = None,
     data: Annotated[
         str | None,
         typer.Option(
             "--data",
             "--source",
-            help="mgsm, msvamp, gsm8k:test, mmlu-prox, mmlu-prox-lite, polymath, a file or folder, an HF id.",
+            help="A registered source (mgsm, msvamp, gsm8k:test, mmlu-prox, polymath, ...: `pbrlsvr list "
+            "sources`), a file or folder, an HF id.",
         ),
     ] = None,
     langs: LangsOpt = None,

@@ -107,7 +107,11 @@ def _finish(outcome: Any) -> None:
 def pivot_command(
     ctx: typer.Context,
     model: Annotated[
-        str | None, typer.Option("--model", help="Pivot model: alias, HF id, folder, .gguf.")
+        str | None,
+        typer.Option(
+            "--model",
+            help="Pivot model spec: alias, HF id, folder, .gguf, ct2:<model>, URL (`pbrlsvr list backends`).",
+        ),
     ] = None,
     samples: Annotated[int | None, typer.Option("--samples", "-k", help="Samples per problem.")] = None,
     batch_size: Annotated[

@@ -31,6 +31,7 @@ from pbrlsvr.data.config import DataConfig
 from pbrlsvr.data.hf import load_hf_rows
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.data.readers import (
+    FILE_FORMATS,
     DuplicateGuard,
     canonical_number,
     iter_jsonl,
@@ -54,10 +55,6 @@ _FALLBACKS: dict[str, tuple[str, ...]] = {
     "gold": ("gold", "answer"),
     "solution_en": ("solution_en",),
 }
-FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv"}
-FILE_FORMATS.update({".parquet": "parquet", ".pq": "parquet"})
-TABLE_SUFFIXES = tuple(FILE_FORMATS)
-"""File name endings of tables (what the generic readers and the benchmarks' local copies use)."""
 
 
 @dataclass
@@ -136,12 +133,10 @@ def _read_csv(path: Path, issues: Issues, delimiter: str) -> _Table:
 
 def _read_parquet(path: Path) -> _Table:
     read_bytes(path)  # existence check with a clear message
-    try:
-        import pyarrow.parquet as pq
+    import pyarrow.parquet as pq
 
+    try:
         table = pq.read_table(path)
-    except ImportError:
-        raise DataError("reading Parquet needs pyarrow: pip install pyarrow") from None
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ...
         raise DataError(f"{path}: not a readable Parquet file: {exc}") from None
     rows = [(i + 1, i, rec) for i, rec in enumerate(table.to_pylist())]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pbrlsvr.errors import DataError, MissingDependencyError
+from pbrlsvr.errors import DataError
 
 
 @dataclass
@@ -37,12 +37,8 @@ def _offline() -> bool:
 
 def _load_dataset(dataset_id: str, subset: str | None, split: str | None) -> Any:
     """The raw ``datasets.load_dataset`` call (tests replace this function)."""
-    try:
-        import datasets
-    except ImportError:
-        raise MissingDependencyError(
-            f"loading the Hugging Face dataset {dataset_id!r} needs the 'datasets' package: pip install datasets"
-        ) from None
+    import datasets
+
     return datasets.load_dataset(dataset_id, subset, split=split)
 
 
@@ -55,8 +51,6 @@ def load_hf_rows(dataset_id: str, subset: str | None = None, split: str | None =
     name = f"hf:{dataset_id}" + (f"/{subset}" if subset else "") + (f"[{split}]" if split else "")
     try:
         ds = _load_dataset(dataset_id, subset, split)
-    except MissingDependencyError:
-        raise
     except Exception as exc:  # datasets raises many types (ConnectionError, FileNotFoundError, ...)
         hint = (
             " HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set, so only datasets already in the local cache load."

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pbrlsvr.data.config import DataConfig
-from pbrlsvr.data.generic import TABLE_SUFFIXES, read_table
+from pbrlsvr.data.generic import read_table
 from pbrlsvr.data.hf import load_hf_rows
 from pbrlsvr.data.problem import Problem
-from pbrlsvr.data.readers import lang_from_name, missing_value
+from pbrlsvr.data.readers import TABLE_SUFFIXES, lang_from_name, missing_value
 from pbrlsvr.data.report import Issues
 from pbrlsvr.data.sources import CHOICE_LETTERS, DataSource, locate, register_source
 from pbrlsvr.errors import DataError, UnknownLanguageError

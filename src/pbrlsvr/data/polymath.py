@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from pbrlsvr.data.config import DataConfig
-from pbrlsvr.data.generic import TABLE_SUFFIXES, read_table
+from pbrlsvr.data.generic import read_table
 from pbrlsvr.data.hf import load_hf_rows
 from pbrlsvr.data.mmlu_prox import first_record, path_lang, row_lang, table_files
 from pbrlsvr.data.problem import Problem
-from pbrlsvr.data.readers import missing_value
+from pbrlsvr.data.readers import TABLE_SUFFIXES, missing_value
 from pbrlsvr.data.report import Issues
 from pbrlsvr.data.sources import DataSource, locate, register_source
 from pbrlsvr.errors import DataError, UnknownLanguageError

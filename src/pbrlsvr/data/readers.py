@@ -20,6 +20,12 @@ from pbrlsvr.hashing import normalize_ws, text_hash
 from pbrlsvr.io_checks import find_unencodable, loads_strict
 from pbrlsvr.languages import normalize_lang
 
+FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv"}
+FILE_FORMATS.update({".parquet": "parquet", ".pq": "parquet"})
+"""A table file's parser by its name's ending (the generic readers, the benchmarks' local copies,
+and ``auto`` telling a file from a Hub id)."""
+TABLE_SUFFIXES = tuple(FILE_FORMATS)
+
 _BOM = b"\xef\xbb\xbf"
 
 

