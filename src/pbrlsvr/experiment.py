@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from pbrlsvr.evaluation.config import EvalConfig
+    from pbrlsvr.pivot.config import PivotCommandConfig
+    from pbrlsvr.train.config import TrainConfig
 
 ARMS: dict[str, dict[str, Any] | None] = {
     "base": None,
@@ -73,7 +75,7 @@ class ArmConfig(StrictModel):
     reward: dict[str, Any] | None = Field(None, description="RewardConfig overrides; null = untrained")
 
 
-class PivotSection(StrictModel):
+class ExperimentPivotConfig(StrictModel):
     model: str = Field("qwen2.5-coder-0.5b-instruct", description="the English pivot (any model spec)")
     samples: int = Field(4, ge=1, description="samples per problem for the majority vote")
     temperature: float = Field(0.7, ge=0)
@@ -89,7 +91,7 @@ class PivotSection(StrictModel):
     )
 
 
-class BudgetSection(StrictModel):
+class BudgetConfig(StrictModel):
     """What every training arm gets, identically."""
 
     steps: int = Field(20, ge=1, description="optimizer steps")
@@ -105,7 +107,7 @@ class BudgetSection(StrictModel):
     save_steps: int = Field(5, ge=1, description="checkpoint interval (what a resume can lose)")
 
 
-class EvalSet(StrictModel):
+class EvalSetConfig(StrictModel):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
     data: DataConfig
 
@@ -115,13 +117,13 @@ class ExperimentConfig(StrictModel):
 
     output: Path = Field(Path("results/experiment"), description="everything the experiment writes")
     policy: str = Field("qwen2.5-coder-0.5b-instruct", description="the multilingual policy")
-    pivot: PivotSection = Field(default_factory=PivotSection)
+    pivot: ExperimentPivotConfig = Field(default_factory=ExperimentPivotConfig)
     train_data: DataConfig = Field(..., description="training problems (never a test set)")
     langs: list[str] = Field(..., description="target languages (training and reward)")
-    eval_sets: list[EvalSet] = Field(..., min_length=1)
+    eval_sets: list[EvalSetConfig] = Field(..., min_length=1)
     eval_max_new_tokens: int = Field(256, ge=16)
     eval_batch_size: int = Field(16, ge=1)
-    budget: BudgetSection = Field(default_factory=BudgetSection)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
     arms: list[str | ArmConfig] = Field(
         default_factory=lambda: ["base", "accuracy", "pbrlsvr"],
         description="built-in names (base, accuracy, accuracy+language, semantic, pbrlsvr) or {name, reward}",
@@ -246,13 +248,10 @@ def run_experiment(
 
     ``console`` shows live generation progress for the pivot and every evaluation (a bar in a
     terminal, timestamped lines in a log); ``None`` shows none."""
-    from pbrlsvr.evaluation.config import EvalConfig
     from pbrlsvr.evaluation.runner import evaluate
     from pbrlsvr.experiment_report import write_results
     from pbrlsvr.generation.progress import GenerationProgress
     from pbrlsvr.pivot.commands import pivot_generate
-    from pbrlsvr.pivot.config import PivotCommandConfig
-    from pbrlsvr.train.config import TrainConfig
     from pbrlsvr.train.grpo import train
 
     out = cfg.output
@@ -262,33 +261,10 @@ def run_experiment(
     state.data.setdefault("meta", {}).update(machine=machine_info(), commit=git_commit(out))
     arms = cfg.resolved_arms()
 
-    def spec(model: str) -> str:
-        """The generator spec for a model: on the engine unless it already names a backend."""
-        from pbrlsvr.generation import with_backend
-
-        return with_backend(model, "ct2") if cfg.engine == "ct2" else model
-
-    model_options = {"compute_type": cfg.compute_type} if cfg.engine == "ct2" else {}
-
     # 1. pivot
     refs = out / "pivot" / "references.jsonl"
     (out / "pivot").mkdir(exist_ok=True)
-    pivot_cfg = load_config(
-        PivotCommandConfig,
-        overrides={
-            "data": {**cfg.train_data.model_dump(mode="json"), "langs": cfg.langs},
-            "store": str(out / "pivot" / "references.sqlite"),
-            "output": str(refs),
-            "keep": cfg.pivot.keep,
-            "min_agreement": cfg.pivot.min_agreement,
-            "keep_truncated": cfg.pivot.keep_truncated,
-            "pivot.model": spec(cfg.pivot.model),
-            "pivot.samples": cfg.pivot.samples,
-            "pivot.sampling.max_new_tokens": cfg.pivot.max_new_tokens,
-            "pivot.sampling.temperature": cfg.pivot.temperature if cfg.pivot.samples > 1 else 0.0,
-            "pivot.sampling.seed": cfg.budget.seed,
-        },
-    )
+    pivot_cfg = pivot_config(cfg)
     # The references the arms trained on must never change under them: once the pivot is done
     # it is not re-run (a later pivot rule would re-pick references), and other pivot settings
     # than the recorded ones are an error rather than a silent mix.
@@ -313,12 +289,10 @@ def run_experiment(
 
     # 2-3. per arm: train (if it trains), then evaluate on every set. Arm by arm, so that a
     # stopped experiment holds whole arms (a trained arm's evaluation is what a sitting keeps).
-    b = cfg.budget
-    per_step = b.prompts_per_step * b.completions_per_prompt
     for arm in arms:
         final = out / "arms" / arm.name / "train" / "final"
         if arm.reward is not None:
-            _train_arm(cfg, arm, refs, per_step, state, log, train, TrainConfig)
+            _train_arm(cfg, arm, refs, state, log, train)
             write_results(cfg, state.data, arms)
         model = cfg.policy if arm.reward is None else str(final)
         for es in cfg.eval_sets:
@@ -329,18 +303,7 @@ def run_experiment(
                 continue
             # Never run, or run on other problems (e.g. a grown `limit`): the evaluation resumes
             # from its predictions file, so only the problems it has not answered are generated.
-            ecfg = load_config(
-                EvalConfig,
-                overrides={
-                    "model": spec(model),
-                    "model_options": model_options,
-                    "data": data,
-                    "output": str(out / "arms" / arm.name / f"eval_{es.name}"),
-                    "sampling": {"max_new_tokens": cfg.eval_max_new_tokens},
-                    "prompt": {"style": "train"},
-                    "batch_size": cfg.eval_batch_size,
-                },
-            )
+            ecfg = eval_config(cfg, model, es, out / "arms" / arm.name / f"eval_{es.name}")
             log(f"[eval] {arm.name} on {es.name}")
 
             def run_eval(ecfg: EvalConfig = ecfg, title: str = f"{arm.name} on {es.name}") -> Any:
@@ -359,11 +322,9 @@ def _train_arm(
     cfg: ExperimentConfig,
     arm: ArmConfig,
     refs: Path,
-    per_step: int,
     state: State,
     log: Callable[[str], None],
     train: Callable[..., Any],
-    train_config: type,
 ) -> None:
     """GRPO for one arm with the shared budget (resumes from its last checkpoint)."""
     b = cfg.budget
@@ -371,33 +332,93 @@ def _train_arm(
     if state.done(f"train/{arm.name}") and (run_dir / "final").is_dir():
         log(f"[train] {arm.name}: finished earlier, skipped")
         return
-    tcfg = load_config(
-        train_config,
-        overrides={
-            "data": str(refs),
-            "langs": cfg.langs,
-            "model.name": cfg.policy,
-            "output_dir": str(run_dir),
-            "reward": {**(arm.reward or {}), "langs": cfg.langs},
-            "max_steps": b.steps,
-            "num_generations": b.completions_per_prompt,
-            "per_device_train_batch_size": b.micro_batch,
-            "gradient_accumulation_steps": per_step // b.micro_batch,
-            "max_completion_length": b.max_completion_length,
-            "learning_rate": b.learning_rate,
-            "temperature": b.temperature,
-            "seed": b.seed,
-            "save_steps": b.save_steps,
-            "save_total_limit": 1,
-            "lora": {"enabled": True, "r": b.lora_r, "alpha": b.lora_alpha},
-            "rollout": {"engine": "ct2" if cfg.engine == "ct2" else "trl", "compute_type": cfg.compute_type},
-            "resume": run_dir.is_dir() and any(run_dir.glob("checkpoint-*")),
-        },
-    )
+    tcfg = arm_train_config(cfg, arm, refs)
     log(
         f"[train] {arm.name}: {b.steps} GRPO steps × {b.prompts_per_step} prompts × {b.completions_per_prompt}"
     )
     state.run(f"train/{arm.name}", lambda: train(tcfg), log)
+
+
+# --- every stage's config, typed (a renamed field is a type error here, not a silent no-op) --------
+
+
+def engine_spec(cfg: ExperimentConfig, model: str) -> str:
+    """The generator spec for a model: on the engine unless it already names a backend."""
+    from pbrlsvr.generation import with_backend
+
+    return with_backend(model, "ct2") if cfg.engine == "ct2" else model
+
+
+def pivot_config(cfg: ExperimentConfig) -> PivotCommandConfig:
+    """The pivot stage: English references for the training problems, kept by agreement (never gold)."""
+    from pbrlsvr.generation.base import SamplingConfig
+    from pbrlsvr.pivot.config import PivotCommandConfig, PivotConfig
+
+    p = cfg.pivot
+    return PivotCommandConfig(
+        data=DataConfig.model_validate({**cfg.train_data.model_dump(), "langs": cfg.langs}),
+        store=cfg.output / "pivot" / "references.sqlite",
+        output=cfg.output / "pivot" / "references.jsonl",
+        keep=p.keep,
+        min_agreement=p.min_agreement,
+        keep_truncated=p.keep_truncated,
+        pivot=PivotConfig(
+            model=engine_spec(cfg, p.model),
+            samples=p.samples,
+            sampling=SamplingConfig(
+                max_new_tokens=p.max_new_tokens,
+                temperature=p.temperature if p.samples > 1 else 0.0,
+                seed=cfg.budget.seed,
+            ),
+        ),
+    )
+
+
+def eval_config(cfg: ExperimentConfig, model: str, eval_set: EvalSetConfig, output: Path) -> EvalConfig:
+    """One evaluation stage: ``model`` on ``eval_set`` with the training prompt, greedy."""
+    from pbrlsvr.evaluation.config import EvalConfig, EvalPromptConfig
+    from pbrlsvr.generation.base import SamplingConfig
+
+    return EvalConfig(
+        model=engine_spec(cfg, model),
+        model_options={"compute_type": cfg.compute_type} if cfg.engine == "ct2" else {},
+        data=DataConfig.model_validate(eval_set.data.model_dump()),
+        output=output,
+        sampling=SamplingConfig(max_new_tokens=cfg.eval_max_new_tokens),
+        prompt=EvalPromptConfig(style="train"),
+        batch_size=cfg.eval_batch_size,
+    )
+
+
+def arm_train_config(cfg: ExperimentConfig, arm: ArmConfig, references: Path) -> TrainConfig:
+    """One arm's GRPO: the shared budget, rows and seed; only the reward differs between arms."""
+    from pbrlsvr.models.config import ModelConfig
+    from pbrlsvr.rewards.config import RewardConfig
+    from pbrlsvr.train.config import LoraAdapterConfig, RolloutConfig, TrainConfig
+
+    b = cfg.budget
+    run_dir = cfg.output / "arms" / arm.name / "train"
+    per_step = b.prompts_per_step * b.completions_per_prompt
+    return TrainConfig(
+        data=references,
+        langs=cfg.langs,
+        model=ModelConfig(name=cfg.policy),
+        output_dir=run_dir,
+        reward=RewardConfig.model_validate({**(arm.reward or {}), "langs": cfg.langs}),
+        max_steps=b.steps,
+        num_generations=b.completions_per_prompt,
+        per_device_train_batch_size=b.micro_batch,
+        gradient_accumulation_steps=per_step // b.micro_batch,
+        max_completion_length=b.max_completion_length,
+        learning_rate=b.learning_rate,
+        temperature=b.temperature,
+        seed=b.seed,
+        save_steps=b.save_steps,
+        save_total_limit=1,
+        lora=LoraAdapterConfig(enabled=True, r=b.lora_r, alpha=b.lora_alpha),
+        rollout=RolloutConfig(engine="ct2" if cfg.engine == "ct2" else "trl", compute_type=cfg.compute_type),
+        resume=run_dir.is_dir() and any(run_dir.glob("checkpoint-*")),
+    )
 
 
 def load_experiment_config(path: Path | None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
