@@ -11,8 +11,14 @@ import pytest
 from pbrlsvr.data import Benchmark, load_benchmark, resolve_source
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.errors import ConfigError, DataError
-from pbrlsvr.evaluation.config import EvalConfig, EvalPromptConfig
-from pbrlsvr.evaluation.prompts import build_conversation, instruction, native_prompt, template_hash
+from pbrlsvr.evaluation.config import EvalConfig
+from pbrlsvr.evaluation.prompts import (
+    EvalPromptConfig,
+    build_conversation,
+    instruction,
+    native_prompt,
+    template_hash,
+)
 from pbrlsvr.evaluation.scoring import Scorer, extract_choice
 from pbrlsvr.languages import LANGUAGES
 from pbrlsvr.rewards.answer import extract_final_answer

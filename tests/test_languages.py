@@ -4,8 +4,7 @@ import pytest
 from lingua import Language as LinguaLanguage
 
 from pbrlsvr.errors import UnknownLanguageError
-from pbrlsvr.evaluation.config import EvalPromptConfig
-from pbrlsvr.evaluation.prompts import instruction, template_hash
+from pbrlsvr.evaluation.prompts import EvalPromptConfig, instruction, template_hash
 from pbrlsvr.evaluation.scoring import extractor_version
 from pbrlsvr.hashing import digest
 from pbrlsvr.languages import (

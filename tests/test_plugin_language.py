@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 
 from pbrlsvr.cli import app
 from pbrlsvr.data.problem import Problem
-from pbrlsvr.evaluation.config import EvalPromptConfig
-from pbrlsvr.evaluation.prompts import build_conversation
+from pbrlsvr.evaluation.prompts import EvalPromptConfig, build_conversation
 from pbrlsvr.languages import LANGUAGES, get_language, unregister_language
 from pbrlsvr.prompts import build_messages
 from pbrlsvr.rewards.answer import extract_answer, extract_final_answer

@@ -240,7 +240,8 @@ def pivot_config(cfg: DemoConfig, model: str) -> PivotCommandConfig:
 
 def eval_config(cfg: DemoConfig, model: str, output: Path) -> EvalConfig:
     """An evaluation step: MGSM, ``eval_problems`` per language, with the training prompt."""
-    from pbrlsvr.evaluation.config import EvalConfig, EvalPromptConfig
+    from pbrlsvr.evaluation.config import EvalConfig
+    from pbrlsvr.evaluation.prompts import EvalPromptConfig
     from pbrlsvr.generation.base import SamplingConfig
 
     return EvalConfig(

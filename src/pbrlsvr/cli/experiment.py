@@ -26,8 +26,7 @@ def experiment_command(
 
     Resumable at every stage: run the same command again and it continues where it stopped.
     """
-    from pbrlsvr.experiment import State, load_experiment_config, run_experiment
-    from pbrlsvr.experiment_report import write_results
+    from pbrlsvr.experiment import State, load_experiment_config, run_experiment, write_results
 
     cfg = load_experiment_config(config, with_flags(parse_set_options(set_ or []), {"output": output}))
     if report_only:

@@ -31,6 +31,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pbrlsvr.config import StrictModel, validate_langs
 from pbrlsvr.data.config import DataConfig
+from pbrlsvr.evaluation.prompts import EvalPromptConfig, template_hash
 from pbrlsvr.generation.backends import ModelSpec, parse_model_spec
 from pbrlsvr.generation.base import SamplingConfig
 from pbrlsvr.hashing import digest
@@ -38,32 +39,6 @@ from pbrlsvr.hashing import digest
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 
 Task = Literal["auto", "math", "choice"]
-
-
-class EvalPromptConfig(StrictModel):
-    """How a problem becomes a chat conversation (see :mod:`pbrlsvr.evaluation.prompts`)."""
-
-    style: Literal["native", "train"] = Field(
-        "native",
-        description="native: an instruction written in the problem's language (the default); "
-        "train: the exact prompt of pbrlsvr.prompts.build_messages used in training",
-    )
-    system: str | None = Field(None, description="an optional system message before every conversation")
-    templates: dict[str, str] = Field(
-        default_factory=dict,
-        description="per-language overrides of the whole user message: {question} (and {options} for "
-        "multiple choice) are filled in; the key '*' applies to every language without its own",
-    )
-
-    @field_validator("templates")
-    @classmethod
-    def _check_templates(cls, value: dict[str, str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for key, template in value.items():
-            if "{question}" not in template:
-                raise ValueError(f"template for {key!r} has no {{question}} slot")
-            out[key if key == "*" else validate_langs([key])[0]] = template  # type: ignore[index]
-        return out
 
 
 class ConsistencyConfig(StrictModel):
@@ -166,7 +141,6 @@ class EvalConfig(StrictModel):
 
     def fingerprint_payload(self) -> dict[str, Any]:
         """What a prediction line depends on (everything but the item selection and the report)."""
-        from pbrlsvr.evaluation.prompts import template_hash
         from pbrlsvr.evaluation.scoring import extractor_version
 
         data = self.data.model_dump(mode="json", exclude={"langs", "limit"})

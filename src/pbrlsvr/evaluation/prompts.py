@@ -22,14 +22,44 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Literal
 
+from pydantic import Field, field_validator
+
+from pbrlsvr.config import StrictModel, validate_langs
 from pbrlsvr.data.problem import Problem
 from pbrlsvr.errors import ConfigError, DataError
-from pbrlsvr.evaluation.config import EvalPromptConfig
 from pbrlsvr.generation.base import Message
 from pbrlsvr.hashing import digest
 from pbrlsvr.languages import MGSM_LANGS, NativePrompt, builtin_languages, get_language
 from pbrlsvr.prompts import INSTRUCTION, build_messages, train_phrases
+
+
+class EvalPromptConfig(StrictModel):
+    """How a problem becomes a chat conversation (see :mod:`pbrlsvr.evaluation.prompts`)."""
+
+    style: Literal["native", "train"] = Field(
+        "native",
+        description="native: an instruction written in the problem's language (the default); "
+        "train: the exact prompt of pbrlsvr.prompts.build_messages used in training",
+    )
+    system: str | None = Field(None, description="an optional system message before every conversation")
+    templates: dict[str, str] = Field(
+        default_factory=dict,
+        description="per-language overrides of the whole user message: {question} (and {options} for "
+        "multiple choice) are filled in; the key '*' applies to every language without its own",
+    )
+
+    @field_validator("templates")
+    @classmethod
+    def _check_templates(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, template in value.items():
+            if "{question}" not in template:
+                raise ValueError(f"template for {key!r} has no {{question}} slot")
+            out[key if key == "*" else validate_langs([key])[0]] = template  # type: ignore[index]
+        return out
+
 
 PROMPT_VERSION = "eval-prompts-1"
 """Bumped whenever a built-in template changes (it is part of :func:`template_hash`)."""

@@ -17,7 +17,7 @@ from pbrlsvr.evaluation.metrics import METRICS
 from pbrlsvr.evaluation.report import LABELS, cell, load_report, pct, write_json, write_text
 
 if TYPE_CHECKING:
-    from pbrlsvr.experiment import ArmConfig, ExperimentConfig
+    from pbrlsvr.experiment.config import ArmConfig, ExperimentConfig
 
 
 def _eval_dir(out: Path, arm: str, eval_set: str) -> Path:

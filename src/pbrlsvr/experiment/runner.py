@@ -1,26 +1,4 @@
-"""`pbrlsvr experiment`: matched-budget arms (base, accuracy, PB-RLSVR, ...) from one YAML.
-
-The question a researcher asks first: does the PB-RLSVR reward make a policy reason better in the
-target languages than plain RL on the same budget, without target-language labels? One config
-names the policy, the pivot, the training data, the languages, the evaluation sets, the budget
-and the arms; every arm trains on the same rows, in the same order, with the same seed, steps,
-group size, lengths and learning rate. Only the reward differs.
-
-Stages (each resumable; ``<output>/state.json`` records what is finished, so a half-done
-experiment reports what it has and says what it lacks):
-
-1. **pivot**: the pivot model answers each training problem's *English* question (``samples``
-   votes); references are kept by the pivot's own agreement, never by gold, so the
-   ``pbrlsvr`` arm sees no label. Its accuracy against gold is reported.
-2. **train** (per training arm): GRPO on TRL with the arm's reward (:data:`ARMS`), CTranslate2
-   rollouts on CPU, checkpoints for resume;
-3. **eval** (per arm, right after its training, per evaluation set): greedy, the training prompt,
-   fsynced predictions. Arm by arm, so a sitting that ends early keeps whole arms.
-4. **report**: ``results.md`` / ``results.json`` / ``plots/``: per language Acc, LC, LC&Acc with
-   intervals for every arm, paired deltas vs ``base`` and vs ``accuracy`` with p-values, the gap to
-   English, the reward curves, the machine, the commit and wall times
-   (:mod:`pbrlsvr.experiment_report`).
-"""
+"""Run (or resume) an experiment stage by stage: pivot, then per arm train and evaluate, then the report."""
 
 from __future__ import annotations
 
@@ -32,13 +10,12 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator, model_validator
-
-from pbrlsvr.config import StrictModel, dump_config, load_config, validate_langs
+from pbrlsvr.config import dump_config
 from pbrlsvr.data.config import DataConfig
 from pbrlsvr.errors import ConfigError
+from pbrlsvr.experiment.config import ArmConfig, EvalSetConfig, ExperimentConfig
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,111 +23,6 @@ if TYPE_CHECKING:
     from pbrlsvr.evaluation.config import EvalConfig
     from pbrlsvr.pivot.config import PivotCommandConfig
     from pbrlsvr.train.config import TrainConfig
-
-ARMS: dict[str, dict[str, Any] | None] = {
-    "base": None,
-    "accuracy": {"preset": "accuracy"},
-    "accuracy+language": {
-        "preset": "accuracy",
-        "weights": {"answer": 1.0, "language": 0.2, "format": 0.2},
-    },
-    "semantic": {"preset": "semantic-only"},
-    "pbrlsvr": {"preset": "pbrlsvr", "answer_against": "reference"},
-}
-"""The built-in arms: name → reward overrides (``None``: no training).
-
-- ``base``: the policy as it is;
-- ``accuracy``: plain RLVR, math-verify against gold (what peers call naive RL);
-- ``accuracy+language``: the Budget Alignment recipe, 1.0 accuracy + 0.2 language + 0.2 format
-  (gold answers);
-- ``semantic``: the embedding reward alone, no gate (the paper's pure embedding variant);
-- ``pbrlsvr``: the default hybrid reward, answers checked against the pivot's (no gold).
-"""
-
-
-class ArmConfig(StrictModel):
-    """One arm: a name and the reward it trains on (``reward: null`` = no training)."""
-
-    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
-    reward: dict[str, Any] | None = Field(None, description="RewardConfig overrides; null = untrained")
-
-
-class ExperimentPivotConfig(StrictModel):
-    model: str = Field("qwen2.5-coder-0.5b-instruct", description="the English pivot (any model spec)")
-    samples: int = Field(4, ge=1, description="samples per problem for the majority vote")
-    temperature: float = Field(0.7, ge=0)
-    max_new_tokens: int = Field(384, ge=16)
-    keep: Literal["min_agreement", "all"] = Field(
-        "min_agreement", description="which references to train on; never by gold (the pbrlsvr arm sees none)"
-    )
-    min_agreement: float = Field(
-        0.5, ge=0, le=1, description="keep references whose voted answer has at least this agreement"
-    )
-    keep_truncated: bool = Field(
-        False, description="let samples cut at max_new_tokens vote and become references"
-    )
-
-
-class BudgetConfig(StrictModel):
-    """What every training arm gets, identically."""
-
-    steps: int = Field(20, ge=1, description="optimizer steps")
-    prompts_per_step: int = Field(8, ge=1)
-    completions_per_prompt: int = Field(4, ge=2, description="GRPO group size")
-    max_completion_length: int = Field(256, ge=8)
-    learning_rate: float = Field(2e-5, gt=0)
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    micro_batch: int = Field(8, ge=1, description="completions per forward/backward (memory, not budget)")
-    temperature: float = Field(1.0, gt=0)
-    seed: int = 0
-    save_steps: int = Field(5, ge=1, description="checkpoint interval (what a resume can lose)")
-
-
-class EvalSetConfig(StrictModel):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
-    data: DataConfig
-
-
-class ExperimentConfig(StrictModel):
-    """`pbrlsvr experiment -c configs/experiment/small.yaml` (see the module docstring)."""
-
-    output: Path = Field(Path("results/experiment"), description="everything the experiment writes")
-    policy: str = Field("qwen2.5-coder-0.5b-instruct", description="the multilingual policy")
-    pivot: ExperimentPivotConfig = Field(default_factory=ExperimentPivotConfig)
-    train_data: DataConfig = Field(..., description="training problems (never a test set)")
-    langs: list[str] = Field(..., description="target languages (training and reward)")
-    eval_sets: list[EvalSetConfig] = Field(..., min_length=1)
-    eval_max_new_tokens: int = Field(256, ge=16)
-    eval_batch_size: int = Field(16, ge=1)
-    budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    arms: list[str | ArmConfig] = Field(
-        default_factory=lambda: ["base", "accuracy", "pbrlsvr"],
-        description="built-in names (base, accuracy, accuracy+language, semantic, pbrlsvr) or {name, reward}",
-    )
-    engine: Literal["ct2", "hf"] = Field("ct2", description="generation for pivot, eval and rollouts")
-    compute_type: str = Field("int8", description="CTranslate2 compute type")
-
-    _check_langs = field_validator("langs", mode="before")(validate_langs)
-
-    @model_validator(mode="after")
-    def _known_arms(self) -> ExperimentConfig:
-        names = [a if isinstance(a, str) else a.name for a in self.arms]
-        unknown = [a for a in self.arms if isinstance(a, str) and a not in ARMS]
-        if unknown:
-            raise ValueError(f"unknown arm(s) {unknown}; built-in arms are {', '.join(ARMS)}")
-        if len(set(names)) != len(names):
-            raise ValueError(f"arm names must be unique, got {names}")
-        if "base" not in names:
-            raise ValueError("the arms must include 'base' (every delta is measured against it)")
-        if self.budget.prompts_per_step * self.budget.completions_per_prompt % self.budget.micro_batch:
-            raise ValueError("budget.micro_batch must divide prompts_per_step × completions_per_prompt")
-        if self.budget.micro_batch % self.budget.completions_per_prompt:
-            raise ValueError("budget.micro_batch must be a multiple of completions_per_prompt (whole groups)")
-        return self
-
-    def resolved_arms(self) -> list[ArmConfig]:
-        return [ArmConfig(name=a, reward=ARMS[a]) if isinstance(a, str) else a for a in self.arms]
 
 
 # ---- state ----------------------------------------------------------------------------------
@@ -249,7 +121,7 @@ def run_experiment(
     ``console`` shows live generation progress for the pivot and every evaluation (a bar in a
     terminal, timestamped lines in a log); ``None`` shows none."""
     from pbrlsvr.evaluation.runner import evaluate
-    from pbrlsvr.experiment_report import write_results
+    from pbrlsvr.experiment.report import write_results
     from pbrlsvr.generation.progress import GenerationProgress
     from pbrlsvr.pivot.commands import pivot_generate
     from pbrlsvr.train.grpo import train
@@ -376,7 +248,8 @@ def pivot_config(cfg: ExperimentConfig) -> PivotCommandConfig:
 
 def eval_config(cfg: ExperimentConfig, model: str, eval_set: EvalSetConfig, output: Path) -> EvalConfig:
     """One evaluation stage: ``model`` on ``eval_set`` with the training prompt, greedy."""
-    from pbrlsvr.evaluation.config import EvalConfig, EvalPromptConfig
+    from pbrlsvr.evaluation.config import EvalConfig
+    from pbrlsvr.evaluation.prompts import EvalPromptConfig
     from pbrlsvr.generation.base import SamplingConfig
 
     return EvalConfig(
@@ -419,9 +292,3 @@ def arm_train_config(cfg: ExperimentConfig, arm: ArmConfig, references: Path) ->
         rollout=RolloutConfig(engine="ct2" if cfg.engine == "ct2" else "trl", compute_type=cfg.compute_type),
         resume=run_dir.is_dir() and any(run_dir.glob("checkpoint-*")),
     )
-
-
-def load_experiment_config(path: Path | None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    if path is None:
-        raise ConfigError("experiment needs a config: pbrlsvr experiment -c configs/experiment/small.yaml")
-    return load_config(ExperimentConfig, path, overrides=overrides)
