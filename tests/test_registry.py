@@ -65,6 +65,11 @@ def test_a_taken_name_is_refused_unless_replaced_and_the_same_object_is_a_no_op(
         SHAPES.register("square", round)
     SHAPES.register("square", round, replace=True)
     assert SHAPES.get("square") is round
+    # An equal record (a module imported twice builds a new one) keeps the first; a different one is refused.
+    first = SHAPES.register("point", tuple([1, 2]))
+    assert SHAPES.register("point", tuple([1, 2])) is first
+    with pytest.raises(ValueError, match="already registered"):
+        SHAPES.register("point", (1, 3))
     with pytest.raises(ValueError, match="non-empty name"):
         SHAPES.register("  ", abs)
 

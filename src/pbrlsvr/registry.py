@@ -76,7 +76,8 @@ class Registry(Generic[T]):
 
         A name taken by another entry is refused (``ValueError``) unless ``replace=True``: two
         plugins silently shadowing each other is the bug registries exist to prevent. Registering
-        the very same object again is a no-op, so a module imported twice does no harm.
+        an equal entry again (the same function, or an equal frozen record) keeps the first, so a
+        module imported twice does no harm.
         """
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"a {self.kind} needs a non-empty name, got {name!r}")
@@ -85,7 +86,9 @@ class Registry(Generic[T]):
         def add(obj: T) -> T:
             with self._lock:
                 current = self._entries.get(key)
-                if current is not None and current is not obj and not replace:
+                if current is not None and current == obj:
+                    return current
+                if current is not None and not replace:
                     raise ValueError(
                         f"{self.kind} {key!r} is already registered ({_describe(current)}); "
                         "pass replace=True to override it"
@@ -121,6 +124,11 @@ class Registry(Generic[T]):
         """Registered names in registration order (built-ins first)."""
         load_plugins_once()
         return list(self._entries)
+
+    def registered(self) -> list[T]:
+        """The entries registered so far, without importing plugins first: for checks made while
+        entries register (a built-in registering during the package's own import)."""
+        return list(self._entries.values())
 
     def items(self) -> list[tuple[str, T]]:
         load_plugins_once()

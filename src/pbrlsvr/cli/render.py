@@ -242,8 +242,7 @@ def sources_table() -> Table:
     for col in ("name", "task", "description", "from"):
         table.add_column(col)
     for s in source_entries():
-        name = s.name + (f" ({', '.join(s.aliases)})" if s.aliases else "")
-        table.add_row(name, s.task or "by gold", s.description, _origin(s.load))
+        table.add_row(s.label, s.task_label, s.description, _origin(s.load))
     return table
 
 
@@ -255,13 +254,8 @@ def backends_table() -> Table:
     for col in ("name", "spec", "options", "from"):
         table.add_column(col)
     for name, b in BACKENDS.items():
-        spec = (
-            f"{b.prefix}:<model>" if b.prefix else f"{'|'.join(b.schemes)}://..." if b.schemes else "<model>"
-        )
-        if b.fragment:
-            spec += f"#<{b.fragment}>"
         options = ", ".join(b.options) + (", any other (passed on)" if b.open_options else "")
-        table.add_row(name + (" (default)" if b.default else ""), spec, options, _origin(b.factory))
+        table.add_row(name + (" (default)" if b.default else ""), b.spec_form, options, _origin(b.factory))
     return table
 
 

@@ -6,7 +6,7 @@
 [('mgsm-0000', 'sw', '18'), ('mgsm-0001', 'sw', '3')]
 
 Every source is an entry of one registry, :data:`~pbrlsvr.data.sources.SOURCES`
-(:func:`register_source`; ``pbrlsvr data --list`` shows them). Modules, one job each:
+(:func:`register_source`; ``pbrlsvr list sources`` shows them). Modules, one job each:
 :mod:`~pbrlsvr.data.sources` (the registry, how ``auto`` picks a source),
 :mod:`~pbrlsvr.data.mgsm`, :mod:`~pbrlsvr.data.gsm8k`, :mod:`~pbrlsvr.data.msvamp`,
 :mod:`~pbrlsvr.data.mmlu_prox`, :mod:`~pbrlsvr.data.polymath` (one benchmark each),

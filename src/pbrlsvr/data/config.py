@@ -21,7 +21,7 @@ class DataConfig(StrictModel):
     """Where problems come from (see :func:`pbrlsvr.data.load_problems`).
 
     ``source`` is one of: a registered data source (``mgsm``, ``mgsm-exemplars``, ``msvamp``,
-    ``gsm8k``, ``gsm8k:test``, ``mmlu-prox``, ``polymath``, a plugin's; ``pbrlsvr data --list``), a
+    ``gsm8k``, ``gsm8k:test``, ``mmlu-prox``, ``polymath``, a plugin's; ``pbrlsvr list sources``), a
     local file (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``), a local folder of
     ``mgsm_<lang>.tsv`` / ``msvamp_<lang>.jsonl`` / ``train_<lang>.jsonl`` files, or a Hugging Face
     dataset id (``juletxara/mgsm``, optionally prefixed ``hf:``). ``format`` names the registered

@@ -59,7 +59,7 @@ class DataSource:
             name, a local path or a Hub id: :func:`locate` tells which) and reports malformed
             rows to ``issues``. It may use ``cfg.langs``/``cfg.limit`` to read less; the caller
             selects languages and the first ``limit`` problems of each afterwards either way.
-        description: one line for ``pbrlsvr data --list`` and the CLI help.
+        description: one line for ``pbrlsvr list sources``.
         task: ``math`` (a final number or expression) or ``choice`` (a letter A-J); ``None``
             where the data decides (every gold a letter A-J means ``choice``).
         aliases: other names for ``data.source`` (``gsm8k:test``).
@@ -94,6 +94,16 @@ class DataSource:
     languages: tuple[str, ...] = ()
     copies_are_benchmark: bool = False
     reads_selection: bool = False
+
+    @property
+    def label(self) -> str:
+        """The name with its aliases, for listings: ``gsm8k (gsm8k:test, gsm8k:train)``."""
+        return self.name + (f" ({', '.join(self.aliases)})" if self.aliases else "")
+
+    @property
+    def task_label(self) -> str:
+        """The task kind, or ``by gold`` where the data decides."""
+        return self.task or "by gold"
 
 
 SOURCES: Registry[DataSource] = Registry("data source")
@@ -132,16 +142,12 @@ def source_entries() -> list[DataSource]:
 
 
 def describe_sources() -> list[tuple[str, str, str]]:
-    """``(name, task, description)`` per source, for ``pbrlsvr data --list`` and the CLI help.
+    """``(name, task, description)`` per source, for ``pbrlsvr list sources``.
 
     ``task`` is ``math``, ``choice`` or ``by gold`` (decided by the data); aliases follow the
     name (``gsm8k (gsm8k:test, gsm8k:train)``).
     """
-    rows = []
-    for s in source_entries():
-        name = s.name + (f" ({', '.join(s.aliases)})" if s.aliases else "")
-        rows.append((name, s.task or "by gold", s.description))
-    return rows
+    return [(s.label, s.task_label, s.description) for s in source_entries()]
 
 
 def known_names() -> list[str]:

@@ -90,7 +90,7 @@ class EvalConfig(StrictModel):
     benchmark: str = Field(
         "auto",
         description="the registered data source that reads data.source (mmlu-prox, polymath, mgsm, ...; "
-        "pbrlsvr data --list): auto (by name, HF id, files or record keys), math (auto without the "
+        "pbrlsvr list sources): auto (by name, HF id, files or record keys), math (auto without the "
         "multiple-choice sources)",
     )
     task: Task = Field("auto", description="math (a final number/expression) or choice (a letter A-J)")

@@ -80,6 +80,15 @@ class Backend:
         """The factory also takes ``**kwargs`` (vLLM hands them to ``vllm.LLM``): any name passes."""
         return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in self.signature.parameters.values())
 
+    @property
+    def spec_form(self) -> str:
+        """How a spec selects this backend: ``ct2:<model>``, ``http|https://...#<model>``, ``<model>``."""
+        if self.prefix:
+            return f"{self.prefix}:<model>"
+        if self.schemes:
+            return f"{'|'.join(self.schemes)}://..." + (f"#<{self.fragment}>" if self.fragment else "")
+        return "<model>"
+
     def spec_text(self, target: str, served_model: str | None = None) -> str:
         """The spec string that selects this backend for ``target``."""
         if self.prefix:
@@ -118,10 +127,10 @@ def register_backend(
     )
     if fragment and fragment not in backend.options:
         raise ValueError(f"backend {name!r}: fragment option {fragment!r} is not a parameter of its factory")
-    # The entries as they stand, without the plugin loading a lookup starts: built-ins register
-    # while pbrlsvr.generation is being imported, before a plugin could import it.
+    # The entries as they stand (no plugin loading): built-ins register while pbrlsvr.generation
+    # is being imported, before a plugin could import it.
     if not replace:
-        for other in BACKENDS._entries.values():
+        for other in BACKENDS.registered():
             if other.name == backend.name:
                 continue
             clash = (
@@ -134,22 +143,12 @@ def register_backend(
                     f"generation backend {name!r} would take a spec form of {other.name!r}; "
                     "pass replace=True to override it"
                 )
-    current = BACKENDS._entries.get(backend.name)
-    if current is not None and current == backend:
-        return current  # the same module imported twice
-    BACKENDS.register(backend.name, backend, replace=replace)
-    return backend
+    return BACKENDS.register(backend.name, backend, replace=replace)
 
 
 def backend_names() -> list[str]:
     """Registered backends with the spec form of each (for help texts): ``ct2 (ct2:<model>)``."""
-    out = []
-    for name, b in BACKENDS.items():
-        form = (
-            f"{b.prefix}:<model>" if b.prefix else f"{'|'.join(b.schemes)}://..." if b.schemes else "<model>"
-        )
-        out.append(f"{name} ({form}{', default' if b.default else ''})")
-    return out
+    return [f"{name} ({b.spec_form}{', default' if b.default else ''})" for name, b in BACKENDS.items()]
 
 
 # --- the spec -------------------------------------------------------------------------------
@@ -200,9 +199,8 @@ class ModelSpec:
         How a caller offers a setting of its own without knowing the backend: eval offers its
         ``batch_size``, which the local backends batch with and a server backend does not take.
         """
-        named = (
-            self.entry.options
-        )  # by name only: vLLM's **kwargs go on to vllm.LLM, which takes no batch_size
+        # By name only: vLLM's **kwargs go on to vllm.LLM, which takes no batch_size.
+        named = self.entry.options
         extra = {k: v for k, v in options.items() if v is not None and k not in self.options and k in named}
         return parse_model_spec(self, extra) if extra else self
 
