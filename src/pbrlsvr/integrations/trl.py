@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Literal
 
-from pbrlsvr.rewards.components import gated_components
+from pbrlsvr.rewards.components import entering_value, gated_components
 from pbrlsvr.rewards.reward import Reward, RewardItem, RewardResult
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def component_metrics(
     gated = gated_components() if gated is None else gated
     out = {
         f"rewards/{name}/mean": sum(
-            c[name] * (g if name in gated else 1.0) for c, g in zip(components, gates, strict=True)
+            entering_value(name, c[name], g, gated) for c, g in zip(components, gates, strict=True)
         )
         / n
         for name in components[0]
@@ -196,9 +196,9 @@ class _ComponentReward:
             for name in ("pbrlsvr/gate", "pbrlsvr/no_answer"):
                 if name in metrics:
                     log_metric(name, metrics[name])
-        gated = self.component in self.shared.reward.gated
+        name, gated = self.component, self.shared.reward.gated
         return [
-            None if r is None else r.components[self.component] * (r.gate if gated else 1.0) for r in results
+            None if r is None else entering_value(name, r.components[name], r.gate, gated) for r in results
         ]
 
 

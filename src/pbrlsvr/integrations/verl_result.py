@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pbrlsvr.rewards.components import entering_value
+
 if TYPE_CHECKING:
     from pbrlsvr.rewards.reward import Reward
 
@@ -52,10 +54,9 @@ class VerlShape:
     @classmethod
     def current(cls) -> VerlShape:
         """The components registered now (:mod:`pbrlsvr.rewards.components`)."""
-        from pbrlsvr.rewards.components import REGISTRY
+        from pbrlsvr.rewards.components import component_names, gated_components
 
-        items = REGISTRY.items()
-        return cls(tuple(name for name, _ in items), frozenset(name for name, c in items if c.gated))
+        return cls(tuple(component_names()), gated_components())
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -89,7 +90,7 @@ def scored(
     raw = {c: float(components.get(c, 0.0)) for c in shape.components}
     keep = 0.0 if zeroed else 1.0
     terms = {
-        f"{c}_term": keep * raw[c] * (float(gate) if c in shape.gated else 1.0) for c in shape.components
+        f"{c}_term": keep * entering_value(c, raw[c], float(gate), shape.gated) for c in shape.components
     }
     return {"score": float(reward), **raw, **terms, "gate": float(gate), "failed": 0.0}
 

@@ -46,9 +46,9 @@ class Weights(dict[str, float]):
     def _validate(cls, given: dict[str, float]) -> Weights:
         from pydantic_core import InitErrorDetails, PydanticCustomError
 
-        from pbrlsvr.rewards.components import REGISTRY
+        from pbrlsvr.rewards.components import REGISTRY, default_weights
 
-        defaults = {name: float(c.default_weight) for name, c in REGISTRY.items()}
+        defaults = default_weights()
         unknown = [name for name in given if name not in defaults]
         if unknown:
             raise ValidationError.from_exception_data(

@@ -35,7 +35,7 @@ from pbrlsvr.errors import ConfigError
 from pbrlsvr.io_checks import find_unencodable
 from pbrlsvr.languages import get_language
 from pbrlsvr.rewards.answer import AnswerVerifier, extract_answer
-from pbrlsvr.rewards.components import REGISTRY, Component, ScoringContext
+from pbrlsvr.rewards.components import REGISTRY, Component, ScoringContext, entering_value
 from pbrlsvr.rewards.config import RewardConfig
 from pbrlsvr.rewards.encoders.base import Encoder
 from pbrlsvr.rewards.language import LanguageConsistency
@@ -321,8 +321,7 @@ class Reward:
             values = {c: float(comps[c][i]) for c in comps}
             total = 0.0
             for c, w in self.weights.items():
-                v = values[c] * gate[i] if c in self.gated else values[c]
-                total += w * v
+                total += w * entering_value(c, values[c], gate[i], self.gated)
             total /= total_w
             note = None
             if empty[i]:

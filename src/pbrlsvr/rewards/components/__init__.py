@@ -184,6 +184,13 @@ def gated_components() -> frozenset[str]:
     return frozenset(name for name, c in REGISTRY.items() if c.gated)
 
 
+def entering_value(name: str, value: float, gate: float, gated: Collection[str]) -> float:
+    """Component ``name``'s ``value`` as it enters the total: times the language ``gate`` when the
+    component is one of ``gated``. The reward's total, verl's ``<c>_term`` and the TRL metrics all
+    apply the gate through this, so what is logged is what was optimised."""
+    return value * gate if name in gated else value
+
+
 def default_weights() -> dict[str, float]:
     """Every registered component's default weight, in report order."""
     return {name: float(c.default_weight) for name, c in REGISTRY.items()}
@@ -210,6 +217,7 @@ __all__ = [
     "ScoringContext",
     "component_names",
     "default_weights",
+    "entering_value",
     "gated_components",
     "register_component",
 ]
