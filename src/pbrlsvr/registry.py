@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Generic, TypeVar, overload
 
 from pbrlsvr.errors import ConfigError, PbrlsvrError
+from pbrlsvr.hashing import digest
 
 T = TypeVar("T")
 
@@ -185,7 +186,7 @@ def load_plugin(spec: str) -> str:
             if spec.endswith(".py") or os.sep in spec or path.is_file():
                 if not path.is_file():
                     raise PluginError(f"plugin file not found: {spec}")
-                name = f"pbrlsvr_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+                name = f"pbrlsvr_plugin_{path.stem}_{digest(str(path.resolve()), 8)}"
                 module_spec = importlib.util.spec_from_file_location(name, path)
                 if module_spec is None or module_spec.loader is None:
                     raise PluginError(f"plugin {spec}: not a Python file")
