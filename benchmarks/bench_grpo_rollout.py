@@ -27,22 +27,37 @@ from pbrlsvr.train.config import TrainConfig
 from pbrlsvr.train.grpo import train
 
 
+def step_overrides(
+    data: Path,
+    output_dir: Path,
+    model: str,
+    steps: int,
+    max_completion_length: int,
+    engine: str,
+    compute_type: str,
+) -> dict[str, object]:
+    """The benchmark step: 8 prompts x 4 completions per optimizer step (shared with bench_grpo_step)."""
+    return {
+        "data": str(data),
+        "output_dir": str(output_dir),
+        "model.name": model,
+        "max_steps": steps,
+        "num_generations": 4,
+        "per_device_train_batch_size": 8,
+        "gradient_accumulation_steps": 4,
+        "max_completion_length": max_completion_length,
+        "save_steps": 10_000,
+        "seed": 0,
+        "rollout": {"engine": engine, "compute_type": compute_type},
+    }
+
+
 def run(engine: str, steps: int, data: Path, out: Path, args: argparse.Namespace) -> dict[str, float]:
     cfg = load_config(
         TrainConfig,
-        overrides={
-            "data": str(data),
-            "output_dir": str(out / engine),
-            "model.name": args.model,
-            "max_steps": steps,
-            "num_generations": 4,
-            "per_device_train_batch_size": 8,
-            "gradient_accumulation_steps": 4,
-            "max_completion_length": args.max_completion_length,
-            "save_steps": 10_000,
-            "seed": 0,
-            "rollout": {"engine": engine, "compute_type": args.compute_type},
-        },
+        overrides=step_overrides(
+            data, out / engine, args.model, steps, args.max_completion_length, engine, args.compute_type
+        ),
     )
     started = time.perf_counter()
     train(cfg)

@@ -1,5 +1,5 @@
 """The CTranslate2 engine (``ct2:<model>``) on a tiny random Llama built here: conversion from a
-folder and from memory, greedy equal to transformers in float32, per-conversation seeds, prompts
+folder and from memory, greedy equal to transformers in float32, batched seeds (per call or per conversation), prompts
 that are too long, per-token log-probs equal to the model's own, and a weight push that changes
 the outputs to exactly the new model's."""
 
@@ -99,15 +99,44 @@ def test_greedy_float32_equals_transformers(
     assert len({g[0].text for g in ours}) > 3
 
 
-def test_sampling_is_seeded_per_conversation(ct2_gen: CT2Generator) -> None:
+def test_sampling_batches_conversations_and_reproduces_a_batch(tiny_dir: Path, cache: Path) -> None:
+    """Sampled conversations share engine calls (batch_size // n per call), each call seeded by its
+    prompts: the same inputs and settings give the same samples, another seed others."""
+    gen = CT2Generator(str(tiny_dir), compute_type="float32", threads=1, batch_size=12)
+    calls: list[int] = []
+    generate = gen.engine.generate
+
+    def counting(prompts: list, **kw: Any) -> Any:
+        calls.append(len(prompts))
+        return generate(prompts, **kw)
+
+    gen.engine.generate = counting  # type: ignore[method-assign]
     convs = conversations(5)
-    together = ct2_gen.generate(convs, SAMPLED)
-    alone = ct2_gen.generate(convs[3:4], SAMPLED)[0]
+    first = gen.generate(convs, SAMPLED)
+    assert sorted(calls) == [1, 4]  # 12 rows per call = 4 conversations x 3 samples
+    again = gen.generate(convs, SAMPLED)
+    assert [[g.text for g in row] for row in first] == [[g.text for g in row] for row in again]
+    assert all(len({g.text for g in row}) > 1 for row in first)  # n samples, not n copies
+    other = gen.generate(convs, SAMPLED.model_copy(update={"seed": 8}))
+    assert [[g.text for g in row] for row in other] != [[g.text for g in row] for row in first]
+    assert all(g.completion_tokens <= 10 for row in first for g in row)
+
+
+def test_seed_scope_conversation_samples_a_conversation_alike_in_any_company(
+    tiny_dir: Path, cache: Path
+) -> None:
+    gen = CT2Generator(
+        str(tiny_dir), compute_type="float32", threads=1, batch_size=12, seed_scope="conversation"
+    )
+    convs = conversations(5)
+    together = gen.generate(convs, SAMPLED)
+    alone = gen.generate(convs[3:4], SAMPLED)[0]
     assert [g.text for g in together[3]] == [g.text for g in alone]
     assert len({g.text for g in together[3]}) == 3  # n distinct samples
-    other_seed = ct2_gen.generate(convs[3:4], SAMPLED.model_copy(update={"seed": 8}))[0]
+    other_seed = gen.generate(convs[3:4], SAMPLED.model_copy(update={"seed": 8}))[0]
     assert [g.text for g in other_seed] != [g.text for g in alone]
-    assert all(g.completion_tokens <= 10 for row in together for g in row)
+    with pytest.raises(ConfigError, match="seed_scope"):
+        CT2Generator(str(tiny_dir), compute_type="float32", seed_scope="row")
 
 
 def test_prompt_too_long_is_an_error_result_and_others_run(tiny_dir: Path, cache: Path) -> None:

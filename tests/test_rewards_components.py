@@ -33,7 +33,7 @@ DEFAULT_REWARD_JSON = (
     '"require_answer":true,"answer_against":"reference","langs":null,"encoder":{"name":"e5-small-torch",'
     '"device":"cpu","calibration":null,"cache_size":4096},"translator":{"kind":"seq2seq",'
     '"model":"facebook/nllb-200-distilled-600M","device":"cpu","metric":"chrf","alignment":false,'
-    '"batch_size":8},"max_response_chars":20000}'
+    '"batch_size":8},"max_response_chars":20000,"max_reference_chars":20000}'
 )
 """``RewardConfig().model_dump_json()`` as it was when the weights were a fixed set of fields: run
 dumps and the signal filter's settings digest are made of it."""

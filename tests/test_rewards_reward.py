@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -177,3 +178,30 @@ def test_null_required_fields_are_clear_errors() -> None:
         item = {"response": SW, "lang": "sw", "reference": REF, key: None}
         with pytest.raises(ValueError, match=f"'{key}' is null"):
             RewardItem.from_mapping(item)
+
+
+def test_an_overlong_reference_is_a_defined_result_for_its_item_alone(
+    reward: Reward, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1 MB reference used to hold the scorer for 96 s: now it scores 0 with a note, never reaches
+    a component, and the other items of its batch are scored as they would be alone."""
+    seen: list[int] = []
+    for name, component in list(reward.components.items()):
+
+        def spy(items, context, _score=component.score):  # type: ignore[no-untyped-def]
+            seen.extend(len(it.reference) for it in items)
+            return _score(items, context)
+
+        monkeypatch.setitem(reward.components, name, dataclasses.replace(component, score=spy))
+    alone = reward.score(SW, "sw", REF)
+    ok, long_ref, long_question = reward.score_batch(
+        [
+            {"response": SW, "lang": "sw", "reference": REF},
+            {"response": SW, "lang": "sw", "reference": REF * 5_000},
+            {"response": SW, "lang": "sw", "reference": REF, "question": "x" * 30_000},
+        ]
+    )
+    assert ok.reward == alone.reward > 0
+    for res in (long_ref, long_question):
+        assert res.reward == 0.0 and "reference longer than 20000" in (res.note or "")
+    assert seen and max(seen) == len(REF)

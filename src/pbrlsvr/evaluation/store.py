@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pbrlsvr.config import settings_diff
-from pbrlsvr.errors import ConfigError, DataError, PbrlsvrError
+from pbrlsvr.errors import ConfigError, DataError
 
 PREDICTIONS = "predictions.jsonl"
 RUN_FILE = "run.json"
@@ -111,18 +111,11 @@ class PredictionStore:
         self._fh: Any = None
 
     def __enter__(self) -> PredictionStore:
-        import fcntl
+        from pbrlsvr.outputs import hold_folder
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = (self.folder / ".lock").open("a+")
-        try:
-            fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_fh.close()
-            self._lock_fh = None
-            raise PbrlsvrError(
-                f"another evaluation is writing to {self.folder}; wait for it or use another --output"
-            ) from None
+        self._lock_fh = hold_folder(self.folder, f"another evaluation's output {self.folder}")
+        self._lock_fh.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -130,7 +123,7 @@ class PredictionStore:
             self._fh.close()
             self._fh = None
         if self._lock_fh is not None:
-            self._lock_fh.close()
+            self._lock_fh.__exit__(None, None, None)
             self._lock_fh = None
 
     # -- settings ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pbrlsvr.config import dump_config
 from pbrlsvr.data.config import DataConfig
 from pbrlsvr.errors import ConfigError
 from pbrlsvr.experiment.config import ArmConfig, EvalSetConfig, ExperimentConfig
+from pbrlsvr.train.checkpoints import checkpoints
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -119,7 +120,18 @@ def run_experiment(
     """Run (or resume) every stage; returns ``results.json``'s content.
 
     ``console`` shows live generation progress for the pivot and every evaluation (a bar in a
-    terminal, timestamped lines in a log); ``None`` shows none."""
+    terminal, timestamped lines in a log); ``None`` shows none. The folder is checked writable
+    and held by this run (:mod:`pbrlsvr.outputs`): a second ``experiment`` on it is refused."""
+    from pbrlsvr.outputs import hold_folder
+
+    with hold_folder(cfg.output, f"the experiment folder {cfg.output}"):
+        return _run_experiment(cfg, log, console)
+
+
+def _run_experiment(
+    cfg: ExperimentConfig, log: Callable[[str], None], console: Console | None
+) -> dict[str, Any]:
+    """:func:`run_experiment` once the experiment folder is this run's."""
     from pbrlsvr.evaluation.runner import evaluate
     from pbrlsvr.experiment.report import write_results
     from pbrlsvr.generation.progress import GenerationProgress
@@ -127,7 +139,6 @@ def run_experiment(
     from pbrlsvr.train.grpo import train
 
     out = cfg.output
-    out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
     state = State(out / "state.json")
     state.data.setdefault("meta", {}).update(machine=machine_info(), commit=git_commit(out))
@@ -290,5 +301,5 @@ def arm_train_config(cfg: ExperimentConfig, arm: ArmConfig, references: Path) ->
         save_total_limit=1,
         lora=LoraAdapterConfig(enabled=True, r=b.lora_r, alpha=b.lora_alpha),
         rollout=RolloutConfig(engine="ct2" if cfg.engine == "ct2" else "trl", compute_type=cfg.compute_type),
-        resume=run_dir.is_dir() and any(run_dir.glob("checkpoint-*")),
+        resume=bool(checkpoints(run_dir)),
     )

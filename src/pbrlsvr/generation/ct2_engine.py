@@ -22,6 +22,7 @@ chat ``Generator`` interface on it and :mod:`pbrlsvr.train.engine_rollout` the T
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -171,7 +172,15 @@ def convert_model(
             def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str, **kw: Any) -> Any:
                 return tokenizer
 
-        _InMemory(cfg_dir).convert(str(out), quantization=_quantization(compute_type), force=True)
+        # CTranslate2's converter calls gc.collect() after every layer; each walks every object
+        # the process holds (a trainer holds ~450k). Frozen, they are skipped: measured on the
+        # 0.5B policy + LoRA, one push 9.9 s -> 5.3-5.9 s. What the conversion itself leaves
+        # behind is not frozen and is collected as usual.
+        gc.freeze()
+        try:
+            _InMemory(cfg_dir).convert(str(out), quantization=_quantization(compute_type), force=True)
+        finally:
+            gc.unfreeze()
     return out
 
 

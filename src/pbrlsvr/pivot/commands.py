@@ -173,6 +173,11 @@ def pivot_generate(
     bar in a terminal, timestamped lines in a log, :mod:`pbrlsvr.generation.progress`); ``None``
     shows none.
     """
+    from pbrlsvr.outputs import writable_file
+
+    if cfg.output is not None:  # before hours of generation, not after
+        writable_file(cfg.output, "the pivot export")
+    writable_file(cfg.store, "the reference store")
     problems, issues = load_with_issues(cfg)
     with ReferenceStore(cfg.store, busy_timeout=cfg.pivot.busy_timeout) as store:
         plan = plan_pivot(problems, cfg.pivot, store, force=cfg.force)

@@ -139,7 +139,13 @@ class RewardConfig(StrictModel):
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     translator: TranslatorConfig = Field(default_factory=TranslatorConfig)
     max_response_chars: int = Field(
-        20_000, ge=100, description="longer responses are cut to this many characters before scoring"
+        20_000, ge=100, description="a longer response scores 0 with a note (never reaches a component)"
+    )
+    max_reference_chars: int = Field(
+        20_000,
+        ge=100,
+        description="a longer reference (with its answer, gold and question) scores 0 with a note: one item's text "
+        "bounds the time it can hold the scorer (a 1 MB reference used to take 96 s)",
     )
 
     _check_langs = field_validator("langs", mode="before")(validate_langs)

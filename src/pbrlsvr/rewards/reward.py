@@ -291,8 +291,13 @@ class Reward:
         if n == 0:
             return []
         too_long = [len(it.response) > cfg.max_response_chars for it in items]
+        long_reference = [
+            len(it.reference) + len(it.reference_answer or "") + len(it.gold or "") + len(it.question or "")
+            > cfg.max_reference_chars
+            for it in items
+        ]
         empty = [not it.response.strip() for it in items]
-        live = [i for i in range(n) if not (too_long[i] or empty[i])]
+        live = [i for i in range(n) if not (too_long[i] or empty[i] or long_reference[i])]
         comps: dict[str, np.ndarray] = {c: np.zeros(n) for c in self.components}
         lang_share = np.zeros(n)
         answers: list[str | None] = [None] * n
@@ -328,6 +333,8 @@ class Reward:
                 note = "empty response"
             elif too_long[i]:
                 note = f"response longer than {cfg.max_response_chars} characters"
+            elif long_reference[i]:
+                note = f"reference longer than {cfg.max_reference_chars} characters (max_reference_chars)"
             elif cfg.require_answer and answers[i] is None:
                 note = "no final answer"
             if note is not None:

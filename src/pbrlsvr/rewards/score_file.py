@@ -385,6 +385,28 @@ def score_jsonl(
     if not result_key:
         raise ValueError("result_key must be a non-empty field name")
     check_paths(src, dst)
+    from pbrlsvr.outputs import hold_output
+
+    # One writer per output (a second `score` on it is refused, naming the holder); the lock
+    # file <output>.lock stays beside the output, empty of meaning once no run holds it.
+    with hold_output(dst.with_name(dst.name + ".lock"), f"the score output {dst}"):
+        return _score_locked(
+            reward, src, dst, batch_size, result_key, max_line_bytes, force, settings, on_progress
+        )
+
+
+def _score_locked(
+    reward: Reward,
+    src: Path,
+    dst: Path,
+    batch_size: int,
+    result_key: str,
+    max_line_bytes: int,
+    force: bool,
+    settings: Mapping[str, Any] | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> ScoreFileReport:
+    """:func:`score_jsonl` once the output is this run's."""
     if settings is None:
         settings = score_settings(reward.config, result_key=result_key, max_line_bytes=max_line_bytes)
     resume = check_resume(src, dst, settings, force=force)

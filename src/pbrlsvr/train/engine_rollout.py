@@ -20,12 +20,14 @@ What :class:`EngineRollout` does on each call:
    its own (int8) numerics, the trainer scores with fp32 ones. TRL corrects this mismatch only for
    vLLM (``vllm_importance_sampling_correction``, which needs ``use_vllm``), so this hook does it
    with TRL's public ``env_mask`` output: the trainer's log-probs of the sampled tokens are
-   computed once (one no-grad forward pass), and tokens whose ratio
+   computed once (one no-grad forward pass, the loss's own scoring code on length-sorted rows),
+   and tokens whose ratio
    ``exp(trainer - engine)`` leaves ``[mask_min, mask_max]`` are masked out of the loss, TRL's
    ``token_mask`` mode. Engine log-probs are before temperature (CTranslate2), so the mask needs
    ``temperature == 1``.
 
-Per-step figures (sync seconds, generation seconds and tokens/s, weight version, mismatch and
+Per-step figures (sync seconds, generation seconds and tokens/s, weight version: the trainer step
+whose weights sampled, mismatch and
 masked share) are kept in :attr:`EngineRollout.last_stats`; ``pbrlsvr train`` writes them into
 ``metrics.jsonl`` as ``rollout/*``.
 """
@@ -72,6 +74,8 @@ class EngineRollout:
         sync_every: optimizer steps between weight pushes (1 = always on-policy).
         importance_mask: mask tokens whose trainer/engine probability ratio leaves
             ``[mask_min, mask_max]`` (costs one no-grad forward pass per rollout).
+        lean: score that pass on length-sorted rows with the LM head on completion tokens only
+            (``train.lean_step``; False: the old layout, kept for the step benchmark).
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class EngineRollout:
         importance_mask: bool = False,
         mask_min: float = 0.5,
         mask_max: float = 2.0,
+        lean: bool = True,
     ) -> None:
         if sync_every < 1:
             raise ValueError(f"sync_every must be >= 1, got {sync_every}")
@@ -105,6 +110,7 @@ class EngineRollout:
         self.sync_every = sync_every
         self.importance_mask = importance_mask
         self.mask_min, self.mask_max = mask_min, mask_max
+        self.lean = lean
         self.synced_step: int | None = None
         self.last_stats: dict[str, float] = {}
         self.__name__ = "pbrlsvr_engine_rollout"
@@ -118,7 +124,9 @@ class EngineRollout:
             seconds = self.engine.load_weights(trainer.accelerator.unwrap_model(trainer.model))
             self.synced_step = step
             stats["rollout/sync_seconds"] = seconds
-        stats["rollout/weight_version"] = float(self.engine.weight_version)
+        # The trainer step whose weights the engine holds (0: the initial ones): continues across a
+        # resume, where the engine's own push count restarts.
+        stats["rollout/weight_version"] = float(self.synced_step or 0)
         stats["rollout/staleness"] = float(step - (self.synced_step or 0))
 
         tokenizer = trainer.processing_class
@@ -181,26 +189,38 @@ class EngineRollout:
         engine_logprobs: list[list[float]],
     ) -> tuple[list[list[int]], dict[str, float]]:
         """Per-token 0/1 mask (1 = keep) from the trainer/engine probability ratio, and how far
-        the two disagree (mean |Δ log p|, share masked)."""
+        the two disagree (mean |Δ log p|, share masked).
+
+        The trainer's log-probs come from the loss's own scoring (the trainer's
+        ``_get_per_token_logps_and_entropies``: the fused LM head under its autocast; the lean
+        trainer computes each distinct prompt once) on a prompt's samples together, groups by
+        length, each batch padded only to its own longest row, with the LM head on the completion
+        tokens only (:mod:`pbrlsvr.train.lean_step`); ``lean=False`` keeps the rows in TRL's
+        order (the old layout)."""
         import torch
 
-        model = trainer.accelerator.unwrap_model(trainer.model)
+        started = time.perf_counter()
+        model = trainer.model
         device = next(model.parameters()).device
         pad = trainer.processing_class.pad_token_id or 0
         masks: list[list[int]] = [[] for _ in prompt_ids]
         diffs: list[float] = []
         masked = 0
         batch = max(1, int(getattr(trainer.args, "per_device_train_batch_size", 4)))
-        bf16 = bool(getattr(trainer.args, "bf16", False))
+        order = [r for r in range(len(prompt_ids)) if completion_ids[r]]
+        if self.lean:  # a prompt's samples together (they share its forward pass), longest groups first
+            first: dict[tuple[int, ...], int] = {}
+            group = {r: first.setdefault(tuple(prompt_ids[r]), r) for r in order}
+            longest: dict[int, int] = {}
+            for r in order:
+                longest[group[r]] = max(longest.get(group[r], 0), len(prompt_ids[r]) + len(completion_ids[r]))
+            order.sort(key=lambda r: (-longest[group[r]], group[r], -len(completion_ids[r])))
         was_training = model.training
         model.eval()
         try:
-            for start in range(0, len(prompt_ids), batch):
-                rows = [r for r in range(start, min(start + batch, len(prompt_ids))) if completion_ids[r]]
-                if not rows:
-                    continue
-                # As TRL lays a batch out: prompts left-padded, completions right-padded, logits
-                # kept only for the completion positions (the vocabulary is 150k wide).
+            for start in range(0, len(order), batch):
+                rows = order[start : start + batch]
+                # As TRL lays a batch out: prompts left-padded, completions right-padded.
                 width_p = max(len(prompt_ids[r]) for r in rows)
                 width_c = max(len(completion_ids[r]) for r in rows)
                 ids = torch.full((len(rows), width_p + width_c), pad, dtype=torch.long)
@@ -210,16 +230,13 @@ class EngineRollout:
                     ids[j, width_p - len(p) : width_p] = torch.tensor(p)
                     ids[j, width_p : width_p + len(c)] = torch.tensor(c)
                     attention[j, width_p - len(p) : width_p + len(c)] = 1
-                with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    logits = model(
-                        input_ids=ids.to(device),
-                        attention_mask=attention.to(device),
-                        logits_to_keep=width_c + 1,
-                    ).logits[:, :-1]
-                    logps = logits.float().log_softmax(-1)
+                with torch.no_grad():
+                    logps, _, _ = trainer._get_per_token_logps_and_entropies(
+                        model, ids.to(device), attention.to(device), width_c, batch_size=len(rows)
+                    )
+                logps = logps.float().cpu()
                 for j, r in enumerate(rows):
-                    comp = completion_ids[r]
-                    picked = logps[j, torch.arange(len(comp)), torch.tensor(comp, device=logps.device)].cpu()
+                    picked = logps[j, : len(completion_ids[r])]
                     delta = picked - torch.tensor(engine_logprobs[r])
                     ratio = delta.exp()
                     keep = ((ratio >= self.mask_min) & (ratio <= self.mask_max)).int().tolist()
@@ -232,6 +249,7 @@ class EngineRollout:
         return masks, {
             "rollout/logp_abs_diff": sum(diffs) / total,
             "rollout/masked_share": masked / total,
+            "rollout/mask_seconds": time.perf_counter() - started,
         }
 
     def close(self) -> None:
@@ -251,6 +269,7 @@ def build_engine_rollout(
     importance_mask: bool,
     mask_min: float,
     mask_max: float,
+    lean: bool = True,
 ) -> EngineRollout:
     """An :class:`EngineRollout` whose engine starts from ``model``'s own weights (converted in
     memory, so no cache or source folder is needed; the first rollout then finds it in sync)."""
@@ -276,6 +295,7 @@ def build_engine_rollout(
         importance_mask=importance_mask,
         mask_min=mask_min,
         mask_max=mask_max,
+        lean=lean,
     )
     rollout.synced_step = 0
     return rollout

@@ -19,6 +19,8 @@ from typing import Any
 
 from pbrlsvr.config import dump_config
 from pbrlsvr.errors import ConfigError, DataError
+from pbrlsvr.outputs import hold_folder, writable_folder
+from pbrlsvr.train.checkpoints import checkpoints, newest_complete_checkpoint
 from pbrlsvr.train.config import TrainConfig
 from pbrlsvr.train.dataset import build_rows, read_rows, to_dataset
 
@@ -34,9 +36,11 @@ class TrainResult:
     resumed_from: str | None
 
 
-def _metrics_callback(path: Path, extra: Any = None) -> Any:
-    """A callback appending each log record to ``path``; ``extra`` (an object with ``last_stats``,
-    the engine rollout) adds its latest ``rollout/*`` figures to each record."""
+def _metrics_callback(path: Path, extras: list[Any]) -> Any:
+    """A callback appending each log record to ``path``. Each of ``extras`` adds its figures to the
+    record: ``last_stats`` (the engine rollout's latest ``rollout/*``) or ``take_step_figures()``
+    (the trainer's ``time/*`` and ``tokens/*`` since the last record); the list may grow after the
+    callback is built (the trainer exists only after its callbacks)."""
     from transformers import TrainerCallback
 
     class MetricsJSONL(TrainerCallback):
@@ -47,11 +51,13 @@ def _metrics_callback(path: Path, extra: Any = None) -> Any:
         ) -> None:
             if not logs or not state.is_world_process_zero:
                 return
-            record = {
+            record: dict[str, Any] = {
                 "step": state.global_step,
                 **{k: v for k, v in logs.items() if isinstance(v, int | float)},
-                **(getattr(extra, "last_stats", None) or {}),
             }
+            for extra in extras:
+                take = getattr(extra, "take_step_figures", None)
+                record.update(take() if take is not None else (getattr(extra, "last_stats", None) or {}))
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
 
@@ -130,6 +136,43 @@ def _drop_steps_after(metrics: Path, step: int) -> None:
             kept.append(line)
     tmp = metrics.with_suffix(".tmp")
     tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+    os.replace(tmp, metrics)
+
+
+def _whole_run_train_loss(metrics: Path) -> None:
+    """Make the closing record's ``train_loss`` cover every sitting of a resumed run.
+
+    The Trainer averages only the steps of the sitting that ends (a run killed at step 50 of 60
+    closed with the mean of steps 51-60); ``metrics.jsonl`` holds every step's ``loss`` (each the
+    mean over its logging interval), so their interval-weighted mean is the whole run's. The
+    sitting's own figure stays as ``sitting_train_loss``."""
+    lines = metrics.read_text(encoding="utf-8").splitlines()
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            records.append(None)
+    steps = sorted(
+        (int(r["step"]), float(r["loss"]))
+        for r in records
+        if isinstance(r, dict) and "loss" in r and "step" in r
+    )
+    closing = [i for i, r in enumerate(records) if isinstance(r, dict) and "train_loss" in r]
+    if not steps or not closing:
+        return
+    total, weight, previous = 0.0, 0, 0
+    for step, loss in steps:
+        total += loss * (step - previous)
+        weight += step - previous
+        previous = step
+    last = records[closing[-1]]
+    assert isinstance(last, dict)
+    last["sitting_train_loss"] = last["train_loss"]
+    last["train_loss"] = total / max(1, weight)
+    lines[closing[-1]] = json.dumps(last)
+    tmp = metrics.with_suffix(".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     os.replace(tmp, metrics)
 
 
@@ -269,23 +312,54 @@ def _engine_rollout(cfg: TrainConfig, model: Any, tokenizer: Any) -> Any:
         importance_mask=mask,
         mask_min=r.mask_min,
         mask_max=r.mask_max,
+        lean=cfg.lean_step,
     )
+
+
+def _resume_point(cfg: TrainConfig) -> str | None:
+    """The checkpoint to resume from: the newest complete one, the newer torn ones named."""
+    out = cfg.output_dir
+    if not cfg.resume:
+        if checkpoints(out):
+            raise DataError(
+                f"{out} already holds checkpoints: pass --resume to continue, or choose another output_dir"
+            )
+        return None
+    found, skipped = newest_complete_checkpoint(out)
+    for folder, why in skipped:
+        logger.warning("resume: skipping %s (%s); it is left in place", folder.name, why)
+    if found is None:
+        logger.warning("resume requested but %s holds no complete checkpoint: starting from scratch", out)
+        return None
+    return str(found)
 
 
 def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward: Any = None) -> TrainResult:
     """Run GRPO. ``model``/``tokenizer``/``reward`` may be passed in (tests, notebooks); otherwise
-    they are built from ``cfg``. Returns where everything was written."""
-    from peft import LoraConfig
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl import GRPOTrainer
+    they are built from ``cfg``. Returns where everything was written.
 
-    from pbrlsvr.integrations.trl import make_reward_funcs
-    from pbrlsvr.rewards.reward import Reward
-
+    The output folder is checked writable before any work and held by this run for its life
+    (:mod:`pbrlsvr.outputs`): a second ``train`` on it is refused. Under a multi-process launch
+    only global rank 0 holds it (the ranks of one run share the folder)."""
     if cfg.data is None:
         raise ConfigError(
             "train needs data: a pivot export (JSONL/Parquet/dataset folder) — see `pbrlsvr pivot`"
         )
+    out = writable_folder(cfg.output_dir, "the training output")
+    if int(os.environ.get("RANK", "0") or 0) != 0:
+        return _train(cfg, model, tokenizer, reward)
+    with hold_folder(out, f"the training output {out}"):
+        return _train(cfg, model, tokenizer, reward)
+
+
+def _train(cfg: TrainConfig, model: Any, tokenizer: Any, reward: Any) -> TrainResult:
+    """:func:`train` once the output folder is this run's."""
+    from peft import LoraConfig
+
+    from pbrlsvr.integrations.trl import make_reward_funcs
+    from pbrlsvr.rewards.reward import Reward
+    from pbrlsvr.train.lean_step import lean_trainer_class
+
     rows = build_rows(read_rows(cfg.data), langs=cfg.langs, limit=cfg.limit, min_agreement=cfg.min_agreement)
     reward_langs = sorted({r["lang"] for r in rows})
     if cfg.reward_url is not None:
@@ -301,14 +375,8 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
         funcs, weights = make_reward_funcs(reward, cfg.aggregation)
 
     out = cfg.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    resumed_from = get_last_checkpoint(str(out)) if cfg.resume and out.is_dir() else None
-    if cfg.resume and resumed_from is None:
-        logger.warning("resume requested but %s holds no checkpoint: starting from scratch", out)
-    if not cfg.resume and get_last_checkpoint(str(out)) is not None:
-        raise DataError(
-            f"{out} already holds checkpoints: pass --resume to continue, or choose another output_dir"
-        )
+    resumed_from = _resume_point(cfg)
+
     (out / "config.yaml").write_text(dump_config(cfg), encoding="utf-8")
     metrics = out / "metrics.jsonl"
     if resumed_from is None and metrics.exists():
@@ -345,17 +413,20 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
 
     from pbrlsvr.models.loading import quiet_checkpointing_alias
 
+    extras: list[Any] = [rollout] if rollout is not None else []
     with quiet_checkpointing_alias():  # TRL's peft set-up reads the alias too
-        trainer = GRPOTrainer(
+        trainer = lean_trainer_class()(
             model=model,
             reward_funcs=funcs,
             args=args,
             train_dataset=to_dataset(rows),
             processing_class=tokenizer,
             peft_config=peft_config,
-            callbacks=[_metrics_callback(metrics, rollout)],
+            callbacks=[_metrics_callback(metrics, extras)],
             rollout_func=rollout,
+            lean=cfg.lean_step,
         )
+    extras.append(trainer)
     # One line per step on the console (the full record stays in metrics.jsonl).
     for default in (ProgressCallback, PrinterCallback):
         trainer.remove_callback(default)
@@ -366,6 +437,8 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
     finally:
         if rollout is not None:
             rollout.close()
+    if resumed_from is not None and trainer.is_world_process_zero():
+        _whole_run_train_loss(metrics)
     final = out / "final"
     trainer.save_model(str(final))
     if tokenizer is not None:
