@@ -448,3 +448,17 @@ def test_cli_sigterm_says_where_it_stopped_and_the_rerun_resumes(tmp_path: Path)
     assert m and int(m.group(1)) in (kept, kept - 1)  # at most a torn last line is redone
     lines = [r["pbrlsvr"]["line"] for r in _rows(out)]
     assert lines == list(range(1, n + 1))
+
+
+def test_a_second_score_on_one_output_is_refused_naming_the_first(tmp_path: Path, reward: Reward) -> None:
+    """Two `score` runs on one output used to race on its .partial (the second died with a
+    FileNotFoundError traceback); now the second is refused at once and writes nothing."""
+    from pbrlsvr.outputs import OutputBusyError, hold_output
+
+    src = _write(tmp_path / "in.jsonl", [json.dumps({"response": SW, "lang": "sw", "reference": REF})])
+    dst = tmp_path / "out.jsonl"
+    with hold_output(dst.with_name(dst.name + ".lock"), "the score output"):
+        with pytest.raises(OutputBusyError, match=f"pid {os.getpid()}"):
+            score_jsonl(reward, src, dst)
+        assert not partial_paths(dst)[0].exists() and not dst.exists()
+    assert score_jsonl(reward, src, dst).lines == 1
