@@ -93,7 +93,7 @@ def _trim(batch: dict[str, Any]) -> dict[str, Any]:
 def prompt_groups(prompt_ids: Any, prompt_mask: Any) -> list[int]:
     """For each row, the index of the first row with the same prompt (GRPO repeats each prompt
     ``num_generations`` times: those rows can share one forward pass over it)."""
-    key = prompt_ids.masked_fill(prompt_mask == 0, -1)
+    key = prompt_ids.masked_fill(prompt_mask == 0, -1).cpu()
     first: dict[bytes, int] = {}
     return [first.setdefault(key[r].numpy().tobytes(), r) for r in range(key.size(0))]
 
@@ -133,9 +133,13 @@ def computed_tokens(batch: dict[str, Any], order: list[int], size: int) -> int:
     return total
 
 
-def relayout(batches: list[dict[str, Any]], *, sort: bool) -> list[dict[str, Any]] | None:
-    """The micro-batches of one generation batch regrouped by length (``sort``) and trimmed;
-    ``None`` when a batch holds a key this module does not know (then TRL's layout stays)."""
+def relayout(
+    batches: list[dict[str, Any]], *, sort: bool, share_prompts: bool = True
+) -> list[dict[str, Any]] | None:
+    """The micro-batches of one generation batch regrouped (``sort``) and trimmed; ``None`` when a
+    batch holds a key this module does not know (then TRL's layout stays). ``share_prompts``: the
+    forward pass computes a prompt once per micro-batch (the CPU path), so grouping a prompt's
+    samples together is a candidate layout; otherwise rows go by length."""
     import torch
 
     if not batches or any(set(b) - KNOWN_KEYS for b in batches):
@@ -149,7 +153,8 @@ def relayout(batches: list[dict[str, Any]], *, sort: bool) -> list[dict[str, Any
             else:
                 merged[key] = torch.cat([b[key] for b in batches])
         size = sizes[0]
-        best = min((_row_order(merged), _group_order(merged)), key=lambda o: computed_tokens(merged, o, size))
+        candidates = [_row_order(merged), _group_order(merged)] if share_prompts else [_row_order(merged)]
+        best = min(candidates, key=lambda o: computed_tokens(merged, o, size))
         batches = []
         for start in range(0, len(best), size):
             index = torch.tensor(best[start : start + size])
@@ -285,7 +290,8 @@ def _build() -> type:
             self._add("time/rollout_seconds", time.perf_counter() - started)
             batches = self._buffered_inputs
             if self.lean:
-                laid = relayout(list(batches), sort=self._sort)
+                on_cpu = batches[0]["prompt_ids"].device.type == "cpu"
+                laid = relayout(list(batches), sort=self._sort, share_prompts=on_cpu)
                 if laid is None:
                     if not self._warned_layout:
                         logger.warning("lean_step: a batch field it does not know; keeping TRL's layout")
