@@ -587,3 +587,32 @@ def test_import_the_full_gsm8k_file_links_mgsm_by_english_question(shared_data: 
     assert (report.matched, report.unmatched, report.inserted) == (250, [], 250)
     selection = choose_references(problems, store, report.key, keep="agree_with_gold")
     assert len(selection.kept()) == 138  # the same as the packaged slice
+
+
+def test_a_store_busy_at_once_while_opening_is_retried_until_busy_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers opening a new store can get SQLITE_BUSY without SQLite's busy handler waiting
+    (seen in CI): opening retries until busy_timeout, then says the store is locked."""
+    from pbrlsvr.pivot import store as store_module
+
+    real_open = store_module.ReferenceStore._open
+    failures = {"left": 2}
+
+    def busy_twice(self: object, memory: bool) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise store_module.StoreLockedError("database is locked")
+        real_open(self, memory)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module.ReferenceStore, "_open", busy_twice)
+    with store_module.ReferenceStore(tmp_path / "a.sqlite", busy_timeout=5) as s:
+        assert s.count() == 0
+    assert failures["left"] == 0
+
+    def always_busy(self: object, memory: bool) -> None:
+        raise store_module.StoreLockedError("database is locked")
+
+    monkeypatch.setattr(store_module.ReferenceStore, "_open", always_busy)
+    with pytest.raises(store_module.StoreLockedError):
+        store_module.ReferenceStore(tmp_path / "b.sqlite", busy_timeout=0.2)

@@ -166,17 +166,32 @@ class ReferenceStore:
             ":memory:" if memory else str(self.path), timeout=busy_timeout, isolation_level=None
         )
         try:
-            with self._errors("opening"):
-                self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-                if not memory:
-                    mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                    if str(mode).lower() != "wal":
-                        raise StoreError(f"reference store {self.path}: cannot switch to WAL mode ({mode})")
-                self._conn.execute("PRAGMA synchronous = NORMAL")
-                self._init_schema()
+            # Two writers opening a new store at once can get SQLITE_BUSY *without* SQLite's busy
+            # handler waiting (switching to WAL, or a read upgraded to a write, are answered at
+            # once to avoid a deadlock): seen once in CI as a "locked" error on opening. Every
+            # step below is idempotent, so it is retried until busy_timeout has passed.
+            deadline = time.monotonic() + busy_timeout
+            while True:
+                try:
+                    self._open(memory)
+                    break
+                except StoreLockedError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.05)
         except BaseException:
             self._conn.close()
             raise
+
+    def _open(self, memory: bool) -> None:
+        with self._errors("opening"):
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            if not memory:
+                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"reference store {self.path}: cannot switch to WAL mode ({mode})")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._init_schema()
 
     # --- plumbing ------------------------------------------------------------------------------
 
