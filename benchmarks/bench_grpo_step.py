@@ -89,6 +89,8 @@ def matmul_rate(bf16: bool, hidden: int, inner: int, tokens: int = 2048) -> floa
 
 def run_arm(arm: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """Train ``args.steps`` steps in this process; the arm's figures."""
+    import torch
+
     from bench_grpo_rollout import step_overrides
     from bench_train_step import references
     from pbrlsvr.config import load_config
@@ -105,7 +107,7 @@ def run_arm(arm: str, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     linear = sum(
         m.weight.numel()
         for name, m in model.named_modules()
-        if isinstance(m, __import__("torch").nn.Linear) and "lm_head" not in name
+        if isinstance(m, torch.nn.Linear) and "lm_head" not in name
     )
     bf16 = use_bf16(cfg)
     rate = matmul_rate(bf16, mc.hidden_size, mc.intermediate_size)

@@ -104,7 +104,6 @@ def _one_step(tmp_path: Any, *, lean: bool, **grpo: Any) -> tuple[dict[str, Any]
 def test_lean_step_gives_the_plain_steps_gradients(tmp_path: Any, loss_type: str) -> None:
     """The regrouped, trimmed micro-batches and the compact LM head change no gradient beyond
     float summation order: max |Δgrad| <= 1e-5 × max |grad| (fp32, tiny Llama)."""
-    import torch
 
     plain, plain_trainer = _one_step(tmp_path, lean=False, loss_type=loss_type)
     lean, lean_trainer = _one_step(tmp_path, lean=True, loss_type=loss_type)
@@ -116,9 +115,8 @@ def test_lean_step_gives_the_plain_steps_gradients(tmp_path: Any, loss_type: str
     loss_plain = [r["loss"] for r in plain_trainer.state.log_history if "loss" in r]
     loss_lean = [r["loss"] for r in lean_trainer.state.log_history if "loss" in r]
     assert loss_plain == pytest.approx(loss_lean, rel=1e-5, abs=1e-7)
-    # ... while computing fewer token positions than TRL's full-width micro-batches.
+    # Rows are regrouped across micro-batches only where the loss is a sum over rows.
     assert lean_trainer._sort is (loss_type != "bnpo")
-    assert torch.is_tensor(plain_trainer._buffered_inputs[0]["prompt_ids"])
 
 
 def test_lean_step_computes_fewer_tokens_and_logs_its_phases(tmp_path: Any) -> None:

@@ -16,6 +16,7 @@ On resume:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -107,24 +108,24 @@ class PredictionStore:
         self.folder = Path(folder).expanduser()
         self.path = self.folder / PREDICTIONS
         self.run_path = self.folder / RUN_FILE
-        self._lock_fh: Any = None
+        self._lock: contextlib.ExitStack | None = None
         self._fh: Any = None
 
     def __enter__(self) -> PredictionStore:
         from pbrlsvr.outputs import hold_folder
 
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock_fh = hold_folder(self.folder, f"another evaluation's output {self.folder}")
-        self._lock_fh.__enter__()
+        lock = contextlib.ExitStack()
+        lock.enter_context(hold_folder(self.folder, f"another evaluation's output {self.folder}"))
+        self._lock = lock
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-        if self._lock_fh is not None:
-            self._lock_fh.__exit__(None, None, None)
-            self._lock_fh = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     # -- settings ----------------------------------------------------------------------------
 

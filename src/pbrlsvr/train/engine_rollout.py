@@ -20,8 +20,8 @@ What :class:`EngineRollout` does on each call:
    its own (int8) numerics, the trainer scores with fp32 ones. TRL corrects this mismatch only for
    vLLM (``vllm_importance_sampling_correction``, which needs ``use_vllm``), so this hook does it
    with TRL's public ``env_mask`` output: the trainer's log-probs of the sampled tokens are
-   computed once (one no-grad forward pass, the loss's own scoring code on length-sorted rows),
-   and tokens whose ratio
+   computed once (one no-grad forward pass, the loss's own scoring code, a prompt's samples
+   together), and tokens whose ratio
    ``exp(trainer - engine)`` leaves ``[mask_min, mask_max]`` are masked out of the loss, TRL's
    ``token_mask`` mode. Engine log-probs are before temperature (CTranslate2), so the mask needs
    ``temperature == 1``.
@@ -42,6 +42,7 @@ from typing import Any
 
 from pbrlsvr.generation.ct2_engine import CT2Engine, convert_model, eos_ids
 from pbrlsvr.generation.transformers_backend import chat_prompt_ids
+from pbrlsvr.train.lean_step import group_order
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,9 @@ class EngineRollout:
         sync_every: optimizer steps between weight pushes (1 = always on-policy).
         importance_mask: mask tokens whose trainer/engine probability ratio leaves
             ``[mask_min, mask_max]`` (costs one no-grad forward pass per rollout).
-        lean: score that pass on length-sorted rows with the LM head on completion tokens only
-            (``train.lean_step``; False: the old layout, kept for the step benchmark).
+        lean: score that pass with a prompt's samples together, groups by length (each prompt
+            computed once by the lean trainer; ``train.lean_step``; False: TRL's row order, kept
+            for the step benchmark).
     """
 
     def __init__(
@@ -207,14 +209,17 @@ class EngineRollout:
         diffs: list[float] = []
         masked = 0
         batch = max(1, int(getattr(trainer.args, "per_device_train_batch_size", 4)))
-        order = [r for r in range(len(prompt_ids)) if completion_ids[r]]
+        rows_with_tokens = [r for r in range(len(prompt_ids)) if completion_ids[r]]
+        order = rows_with_tokens
         if self.lean:  # a prompt's samples together (they share its forward pass), longest groups first
             first: dict[tuple[int, ...], int] = {}
-            group = {r: first.setdefault(tuple(prompt_ids[r]), r) for r in order}
-            longest: dict[int, int] = {}
-            for r in order:
-                longest[group[r]] = max(longest.get(group[r], 0), len(prompt_ids[r]) + len(completion_ids[r]))
-            order.sort(key=lambda r: (-longest[group[r]], group[r], -len(completion_ids[r])))
+            group = [first.setdefault(tuple(prompt_ids[r]), i) for i, r in enumerate(rows_with_tokens)]
+            ranked = group_order(
+                group,
+                [len(prompt_ids[r]) for r in rows_with_tokens],
+                [len(completion_ids[r]) for r in rows_with_tokens],
+            )
+            order = [rows_with_tokens[i] for i in ranked]
         was_training = model.training
         model.eval()
         try:

@@ -123,20 +123,36 @@ def _compact_progress() -> Any:
     return CompactProgress()
 
 
+def _records(metrics: Path) -> list[tuple[str, Any]]:
+    """``metrics.jsonl``'s lines with their parsed record (None for the half-written last line of
+    a killed run)."""
+    out: list[tuple[str, Any]] = []
+    for line in metrics.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append((line, json.loads(line)))
+        except json.JSONDecodeError:
+            out.append((line, None))
+    return out
+
+
+def _rewrite(metrics: Path, lines: list[str]) -> None:
+    """Replace ``metrics.jsonl`` atomically with ``lines``."""
+    tmp = metrics.with_suffix(".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, metrics)
+
+
 def _drop_steps_after(metrics: Path, step: int) -> None:
     """Keep only the records of steps the checkpoint holds: the steps a killed run logged after
     its last checkpoint are trained again on resume, and must not be logged twice."""
-    kept = []
-    for line in metrics.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # the half-written last line of a killed run
-        if not isinstance(rec, dict) or int(rec.get("step", 0)) <= step:
-            kept.append(line)
-    tmp = metrics.with_suffix(".tmp")
-    tmp.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
-    os.replace(tmp, metrics)
+    _rewrite(
+        metrics,
+        [
+            line
+            for line, rec in _records(metrics)
+            if rec is not None and (not isinstance(rec, dict) or int(rec.get("step", 0)) <= step)
+        ],
+    )
 
 
 def _whole_run_train_loss(metrics: Path) -> None:
@@ -146,19 +162,13 @@ def _whole_run_train_loss(metrics: Path) -> None:
     closed with the mean of steps 51-60); ``metrics.jsonl`` holds every step's ``loss`` (each the
     mean over its logging interval), so their interval-weighted mean is the whole run's. The
     sitting's own figure stays as ``sitting_train_loss``."""
-    lines = metrics.read_text(encoding="utf-8").splitlines()
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            records.append(None)
+    records = _records(metrics)
     steps = sorted(
         (int(r["step"]), float(r["loss"]))
-        for r in records
+        for _, r in records
         if isinstance(r, dict) and "loss" in r and "step" in r
     )
-    closing = [i for i, r in enumerate(records) if isinstance(r, dict) and "train_loss" in r]
+    closing = [i for i, (_, r) in enumerate(records) if isinstance(r, dict) and "train_loss" in r]
     if not steps or not closing:
         return
     total, weight, previous = 0.0, 0, 0
@@ -166,14 +176,12 @@ def _whole_run_train_loss(metrics: Path) -> None:
         total += loss * (step - previous)
         weight += step - previous
         previous = step
-    last = records[closing[-1]]
-    assert isinstance(last, dict)
+    last = dict(records[closing[-1]][1])
     last["sitting_train_loss"] = last["train_loss"]
     last["train_loss"] = total / max(1, weight)
+    lines = [line for line, _ in records]
     lines[closing[-1]] = json.dumps(last)
-    tmp = metrics.with_suffix(".tmp")
-    tmp.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    os.replace(tmp, metrics)
+    _rewrite(metrics, lines)
 
 
 def _plot_curves(metrics: Path, png: Path) -> None:
@@ -345,10 +353,10 @@ def train(cfg: TrainConfig, *, model: Any = None, tokenizer: Any = None, reward:
         raise ConfigError(
             "train needs data: a pivot export (JSONL/Parquet/dataset folder) — see `pbrlsvr pivot`"
         )
-    out = writable_folder(cfg.output_dir, "the training output")
     if int(os.environ.get("RANK", "0") or 0) != 0:
+        writable_folder(cfg.output_dir, "the training output")
         return _train(cfg, model, tokenizer, reward)
-    with hold_folder(out, f"the training output {out}"):
+    with hold_folder(cfg.output_dir, f"the training output {cfg.output_dir}"):  # checks writable first
         return _train(cfg, model, tokenizer, reward)
 
 

@@ -108,14 +108,20 @@ def _row_order(batch: dict[str, Any]) -> list[int]:
     return sorted(range(len(prompt)), key=lambda r: -(prompt[r] + completion[r]))
 
 
-def _group_order(batch: dict[str, Any]) -> list[int]:
-    """Rows of one prompt together (so they share its forward pass), groups by their longest row."""
-    prompt, completion = _lengths(batch)
-    group = prompt_groups(batch["prompt_ids"], batch["prompt_mask"])
+def group_order(group: list[int], prompt: list[int], completion: list[int]) -> list[int]:
+    """Row indices with the rows of one prompt together (``group[r]``: the first row with row
+    ``r``'s prompt), so they share its forward pass; groups by their longest row, longest first,
+    and within a group longest completion first. Used by the loss's micro-batches and the engine
+    rollout's importance forward alike."""
     longest: dict[int, int] = {}
     for r, g in enumerate(group):
         longest[g] = max(longest.get(g, 0), prompt[r] + completion[r])
     return sorted(range(len(group)), key=lambda r: (-longest[group[r]], group[r], -completion[r]))
+
+
+def _group_order(batch: dict[str, Any]) -> list[int]:
+    prompt, completion = _lengths(batch)
+    return group_order(prompt_groups(batch["prompt_ids"], batch["prompt_mask"]), prompt, completion)
 
 
 def computed_tokens(batch: dict[str, Any], order: list[int], size: int) -> int:
@@ -272,6 +278,14 @@ def _build() -> type:
             super().__init__(*args, **kwargs)
             self.lean = lean
             self._sort = lean and can_sort(self.args)
+            # The CPU pass (lean_logps) gives the entropy without a gradient, so it serves every
+            # configuration but an entropy bonus; checkpointing disables the KV cache it shares.
+            self._lean_logps = lean and not (
+                float(getattr(self.args, "entropy_coef", 0.0) or 0.0) != 0.0
+                or getattr(self.args, "use_adaptive_entropy", False)
+                or getattr(self.args, "activation_checkpointing", False)
+                or getattr(self.args, "gradient_checkpointing", False)
+            )
             self._warned_layout = False
             self.step_figures: dict[str, float] = {}
             self.add_callback(_OptimizerClock(self))
@@ -318,13 +332,10 @@ def _build() -> type:
             **multimodal: Any,
         ) -> Any:
             plain = (
-                not self.lean
+                not self._lean_logps
                 or compute_aux_loss
                 or any(v is not None for v in multimodal.values())
                 or input_ids.device.type != "cpu"  # on CUDA, TRL's Triton head scores completions only
-                or not can_sort(self.args)  # an entropy bonus needs the entropy's gradient
-                or bool(getattr(self.args, "activation_checkpointing", False))
-                or bool(getattr(self.args, "gradient_checkpointing", False))
             )
             if not plain:
                 size = batch_size or input_ids.size(0)
